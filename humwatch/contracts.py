@@ -1,0 +1,224 @@
+"""The contracts between the parts: MQTT topics and payloads, S3 keys, table keys, resource names.
+
+One definition, imported by the Lambda logic, the local stack, the operator CLI and the CDK app,
+so the cloud and the laptop cannot drift apart. The edge uploader is a separate package with few
+dependencies; it mirrors the topic and payload shapes and its integration tests check them
+against this module.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- MQTT topics -------------------------------------------------------------------------------
+TOPIC_ROOT = "humwatch"
+THING_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # subset of IoT thing names that is safe in keys/topics
+_THING_RE = re.compile(rf"^{THING_NAME_PATTERN}$")
+
+
+def upload_request_topic(thing: str) -> str:
+    return f"{TOPIC_ROOT}/{thing}/upload/request"
+
+
+def upload_response_topic(thing: str) -> str:
+    return f"{TOPIC_ROOT}/{thing}/upload/response"
+
+
+def telemetry_topic(thing: str) -> str:
+    return f"{TOPIC_ROOT}/{thing}/telemetry"
+
+
+UPLOAD_REQUEST_FILTER = f"{TOPIC_ROOT}/+/upload/request"
+TELEMETRY_FILTER = f"{TOPIC_ROOT}/+/telemetry"
+
+
+def is_valid_thing_name(thing: str) -> bool:
+    return bool(_THING_RE.match(thing))
+
+
+def thing_from_topic(topic: str) -> str:
+    """`humwatch/{thing}/...` -> thing. The thing name is only ever taken from the topic."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != TOPIC_ROOT or not is_valid_thing_name(parts[1]):
+        raise ValueError(f"not a humwatch device topic: {topic!r}")
+    return parts[1]
+
+
+# --- Payloads ----------------------------------------------------------------------------------
+CONTENT_TYPES: dict[str, str] = {"audio/flac": "flac", "audio/wav": "wav", "audio/x-wav": "wav"}
+AUDIO_SUFFIXES: tuple[str, ...] = (".flac", ".wav")
+
+
+class UploadRequest(BaseModel):
+    """Device -> cloud on `humwatch/{thing}/upload/request`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    clip_id: uuid.UUID
+    captured_at: datetime
+    content_type: str
+    size: int = Field(gt=0)
+    md5: str  # base64 of the 16-byte MD5 digest, as the Content-MD5 header carries it
+    sample_rate: int = Field(default=16000, gt=0)
+    duration_s: float = Field(default=10.0, gt=0)
+
+
+class UploadResponse(BaseModel):
+    """Cloud -> device on `humwatch/{thing}/upload/response` (success)."""
+
+    clip_id: str
+    url: str
+    headers: dict[str, str]
+    key: str
+    expires_at: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class UploadError(BaseModel):
+    """Cloud -> device on `humwatch/{thing}/upload/response` (refusal)."""
+
+    clip_id: str | None
+    error: ErrorBody
+
+
+class Telemetry(BaseModel):
+    """Device -> cloud heartbeat on `humwatch/{thing}/telemetry` (every minute)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sent_at: str
+    version: str
+    spool_clips: int
+    spool_bytes: int
+    dropped_clips: int
+    disk_free_bytes: int
+    last_upload_at: str | None = None
+    last_error: str | None = None
+
+
+# --- S3 keys -----------------------------------------------------------------------------------
+CLIPS_PREFIX = "clips/"
+MODELS_PREFIX = "models/"
+DRIFT_REPORTS_PREFIX = "reports/drift/"
+
+
+def format_timestamp(ts: datetime) -> str:
+    """RFC3339 UTC with a Z and whole seconds: sortable, and safe in keys and sort keys."""
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp without a timezone: {text!r}")
+    return ts.astimezone(UTC)
+
+
+def clip_key(thing: str, captured_at: datetime, clip_id: uuid.UUID | str, ext: str) -> str:
+    """`clips/{thing}/{yyyy}/{mm}/{dd}/{captured_at}_{clip_id}.{ext}`."""
+    if not is_valid_thing_name(thing):
+        raise ValueError(f"invalid thing name {thing!r}")
+    ts = captured_at.astimezone(UTC)
+    return (
+        f"{CLIPS_PREFIX}{thing}/{ts:%Y}/{ts:%m}/{ts:%d}/"
+        f"{format_timestamp(ts)}_{uuid.UUID(str(clip_id))}.{ext}"
+    )
+
+
+class ClipKey(BaseModel):
+    thing: str
+    captured_at: datetime
+    clip_id: str
+    ext: str
+
+
+_CLIP_KEY_RE = re.compile(
+    rf"^{CLIPS_PREFIX}(?P<thing>{THING_NAME_PATTERN})/\d{{4}}/\d{{2}}/\d{{2}}/"
+    r"(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)_(?P<clip_id>[0-9a-f-]{36})\.(?P<ext>flac|wav)$"
+)
+
+
+def parse_clip_key(key: str) -> ClipKey:
+    m = _CLIP_KEY_RE.match(key)
+    if not m:
+        raise ValueError(f"not a humwatch clip key: {key!r}")
+    return ClipKey(
+        thing=m["thing"], captured_at=parse_timestamp(m["ts"]), clip_id=m["clip_id"], ext=m["ext"]
+    )
+
+
+def model_prefix(model_id: str, version: str) -> str:
+    return f"{MODELS_PREFIX}{model_id}/{version}/"
+
+
+def drift_report_key(day: str, thing: str) -> str:
+    return f"{DRIFT_REPORTS_PREFIX}{day}/{thing}.json"
+
+
+# --- History table (single-table design, see docs/architecture.md) ------------------------------
+PK = "pk"
+SK = "sk"
+ANOMALY_INDEX = "anomalies-by-day"
+ANOMALY_INDEX_PK = "gsi1pk"
+ANOMALY_INDEX_SK = "gsi1sk"
+TTL_ATTRIBUTE = "ttl"
+
+REGISTRY_PK = "registry"
+STATE_SK = "state"
+TELEMETRY_SK = "telemetry"
+DEFAULT_MODEL_SK = "default-model"
+
+
+def device_pk(thing: str) -> str:
+    return f"device#{thing}"
+
+
+def clip_sk(captured_at: datetime, clip_id: str) -> str:
+    return f"clip#{format_timestamp(captured_at)}#{clip_id}"
+
+
+def anomaly_index_pk(captured_at: datetime) -> str:
+    return f"anomaly#{captured_at.astimezone(UTC):%Y-%m-%d}"
+
+
+def anomaly_index_sk(captured_at: datetime, thing: str, clip_id: str) -> str:
+    return f"{format_timestamp(captured_at)}#{thing}#{clip_id}"
+
+
+def registry_device_sk(thing: str) -> str:
+    return f"device#{thing}"
+
+
+def registry_model_sk(model_id: str) -> str:
+    return f"model#{model_id}"
+
+
+# --- Resource names shared by the CDK stack and the local stack ---------------------------------
+class ResourceNames(BaseModel):
+    """Physical names used by the local stack; CDK lets CloudFormation name things and passes the
+    generated names to the functions through the same environment variables."""
+
+    bucket: str = "humwatch-clips"
+    table: str = "humwatch-history"
+    clip_queue: str = "humwatch-clip-events"
+    clip_dlq: str = "humwatch-clip-events-dlq"
+    alert_topic: str = "humwatch-alerts"
+    ops_topic: str = "humwatch-ops"
+    iot_policy: str = "humwatch-device-policy"
+
+
+# Environment variables read by humwatch.config (Lambda and local stack alike).
+ENV_BUCKET = "HUMWATCH_BUCKET"
+ENV_TABLE = "HUMWATCH_TABLE"
+ENV_ALERT_TOPIC_ARN = "HUMWATCH_ALERT_TOPIC_ARN"
+ENV_IOT_DATA_ENDPOINT = "HUMWATCH_IOT_DATA_ENDPOINT"

@@ -1,0 +1,98 @@
+"""Every domain exception humwatch raises, and the one place that decides what each means.
+
+Callers never guess whether a failure is worth retrying: `disposition()` maps an exception to
+RETRY (transient: throttling, timeouts, service hiccups; the record goes back to the queue) or
+REJECT (the input itself is bad: recorded with a reason, never retried, never alerted on).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Disposition(StrEnum):
+    RETRY = "retry"
+    REJECT = "reject"
+
+
+class HumwatchError(Exception):
+    """Base class: every error humwatch raises on purpose derives from it."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class ConfigError(HumwatchError):
+    """A setting is missing or invalid; raised at start-up, never mid-run."""
+
+    code = "config"
+
+
+class AudioRejected(HumwatchError):
+    """A clip cannot be scored. `code` is a stable reason code (see AudioRejectReason)."""
+
+    code = "audio_rejected"
+
+
+class AudioRejectReason(StrEnum):
+    NOT_AUDIO = "not_audio"
+    TRUNCATED = "truncated"
+    EMPTY = "empty"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    TOO_LARGE = "too_large"
+    SILENT = "silent"
+    CLIPPED = "clipped"
+    NOT_FINITE = "not_finite"
+    UNSUPPORTED = "unsupported"
+
+
+class ModelBundleError(HumwatchError):
+    """A model bundle is missing, corrupt, or does not match what the scorer expects."""
+
+    code = "model_bundle"
+
+
+class RequestRejected(HumwatchError):
+    """An upload request (or other message from a device) is invalid; answered with the reason."""
+
+    code = "bad_request"
+
+
+class NotFound(HumwatchError):
+    """A device, clip, model or stack resource the caller named does not exist."""
+
+    code = "not_found"
+
+
+class AlreadyExists(HumwatchError):
+    """Creating something that exists and must not be overwritten (e.g. device credentials)."""
+
+    code = "already_exists"
+
+
+class TransientError(HumwatchError):
+    """A dependency failed in a way that may succeed on retry (throttling, timeout, 5xx)."""
+
+    code = "transient"
+
+
+def disposition(exc: BaseException) -> Disposition:
+    """Retry only what can succeed later; everything else is rejected once, with its reason.
+
+    Unknown exceptions are retried: the queue's maxReceiveCount and DLQ bound the retries, so an
+    unexpected bug parks the record in the DLQ instead of being silently recorded as bad audio.
+    """
+    if isinstance(exc, AudioRejected | RequestRejected | NotFound):
+        return Disposition.REJECT
+    # A broken model bundle is not the clip's fault: retry, so the clip is scored once the bundle
+    # is fixed or lands in the DLQ (and its alarm) instead of being recorded as bad audio.
+    return Disposition.RETRY
