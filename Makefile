@@ -46,7 +46,7 @@ bench: setup  ## speed/memory benchmarks (prints numbers, writes benchmarks/resu
 	$(PY) benchmarks/run_all.py
 
 eval: setup  ## detector evaluation suite (synthetic + real data)
-	$(PY) -m humwatch.cli evaluate-suite --out benchmarks/results/eval
+	$(PY) -m humwatch evaluate-suite --out benchmarks/results/eval
 
 synth: setup  ## cdk synth (offline, no credentials), cdk-nag checks included
 	cd cdk && npx cdk synth --quiet

@@ -152,9 +152,7 @@ def parse_clip_key(key: str) -> ClipKey:
     m = _CLIP_KEY_RE.match(key)
     if not m:
         raise ValueError(f"not a humwatch clip key: {key!r}")
-    return ClipKey(
-        thing=m["thing"], captured_at=parse_timestamp(m["ts"]), clip_id=m["clip_id"], ext=m["ext"]
-    )
+    return ClipKey(thing=m["thing"], captured_at=parse_timestamp(m["ts"]), clip_id=m["clip_id"], ext=m["ext"])
 
 
 def model_prefix(model_id: str, version: str) -> str:
@@ -222,3 +220,23 @@ ENV_BUCKET = "HUMWATCH_BUCKET"
 ENV_TABLE = "HUMWATCH_TABLE"
 ENV_ALERT_TOPIC_ARN = "HUMWATCH_ALERT_TOPIC_ARN"
 ENV_IOT_DATA_ENDPOINT = "HUMWATCH_IOT_DATA_ENDPOINT"
+
+
+class PipelineSettings(BaseModel):
+    """Queue and function settings shared by the CDK stack and the local stack's dispatcher, so
+    retries, batching and dead-lettering behave the same on a laptop and in AWS."""
+
+    clip_batch_size: int = 10
+    clip_batch_window_s: int = 5
+    process_clip_timeout_s: int = 60
+    # AWS recommends a visibility timeout of at least 6x the function timeout for SQS sources.
+    clip_queue_visibility_timeout_s: int = 360
+    clip_max_receive_count: int = 5
+    process_clip_max_concurrency: int = 10
+    presign_timeout_s: int = 10
+    drift_check_timeout_s: int = 300
+    url_expiry_s: int = 600
+    max_clip_bytes: int = 5_000_000
+
+
+PIPELINE = PipelineSettings()

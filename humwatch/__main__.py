@@ -1,0 +1,3 @@
+from humwatch.cli import main
+
+main()
