@@ -48,10 +48,15 @@ bench: setup  ## speed/memory benchmarks (prints numbers, writes benchmarks/resu
 eval: setup  ## detector evaluation suite (synthetic + real data)
 	$(PY) -m humwatch evaluate-suite --out benchmarks/results/eval
 
-synth: setup  ## cdk synth (offline, no credentials), cdk-nag checks included
-	cd cdk && npx cdk synth --quiet
+# The pinned CLI (cdk/package-lock.json) runs from the repo root, where cdk.json is; synth needs no
+# AWS credentials or network (no notices, no telemetry). jsii's Node 20 end-of-life banner is silenced.
+CDK := cdk/node_modules/.bin/cdk
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true
 
-layer: setup  ## build the Lambda layers without Docker
+synth: setup  ## cdk synth (offline, no credentials), cdk-nag checks included
+	$(CDK_ENV) $(CDK) synth --quiet --no-notices
+
+layer: setup  ## build the Lambda layers without Docker (pip, cached; prints unzipped sizes)
 	$(PY) layers/build_layers.py
 
 clean:

@@ -61,6 +61,12 @@ class ModelBundleError(HumwatchError):
     code = "model_bundle"
 
 
+class DatasetError(HumwatchError):
+    """A dataset source (folder or manifest CSV) is malformed: bad header, unknown label, no clips."""
+
+    code = "dataset"
+
+
 class RequestRejected(HumwatchError):
     """An upload request (or other message from a device) is invalid; answered with the reason."""
 
@@ -77,6 +83,12 @@ class AlreadyExists(HumwatchError):
     """Creating something that exists and must not be overwritten (e.g. device credentials)."""
 
     code = "already_exists"
+
+
+class ConflictError(HumwatchError):
+    """A conditional write lost a race (optimistic lock): re-read and re-apply, or retry later."""
+
+    code = "conflict"
 
 
 class TransientError(HumwatchError):

@@ -1,6 +1,7 @@
 """The `humwatch` command. Each area registers its subcommands in its own module:
 
-- `humwatch.cli.core`: synth, train, evaluate, score (the model workflow)
+- `humwatch.cli.data`: synth (synthetic machine sound)
+- `humwatch.cli.model`: train, evaluate, score (the model workflow)
 Add a module here, never a second entry point.
 """
 
@@ -28,7 +29,11 @@ def cli() -> None:
 def _register() -> None:
     # Imported here so `humwatch --help` lists every command; each module only imports its
     # heavy dependencies (onnx, matplotlib, boto3) inside the command bodies.
-    from humwatch.cli import core  # noqa: F401
+    from humwatch.cli import data  # noqa: F401
+    from humwatch.cli import ops  # noqa: F401
+    from humwatch.cli import local  # noqa: F401
+    from humwatch.cli import model  # noqa: F401
+    from humwatch.cli import research  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

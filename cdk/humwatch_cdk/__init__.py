@@ -1,0 +1,1 @@
+"""The humwatch CDK app: one construct per concern, composed by `HumwatchStack`."""

@@ -1,0 +1,62 @@
+"""Clip processing: S3 `ObjectCreated` on clips/ -> encrypted SQS (+ DLQ) -> `process_clip`."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from humwatch.contracts import AUDIO_SUFFIXES, CLIPS_PREFIX, PipelineSettings
+from humwatch_cdk.function import HumwatchFunction
+
+
+class ClipProcessing(Construct):
+    """Queue settings come from `humwatch.contracts.PIPELINE`, shared with the local stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        process_clip: HumwatchFunction,
+        pipeline: PipelineSettings,
+        max_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "ClipEvents",
+            # SSE-SQS: S3 event notifications can be delivered to it without a key policy for S3.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=cdk.Duration.seconds(pipeline.clip_queue_visibility_timeout_s),
+            retention_period=cdk.Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dlq, max_receive_count=pipeline.clip_max_receive_count
+            ),
+        )
+        for suffix in AUDIO_SUFFIXES:
+            bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(self.queue),
+                s3.NotificationKeyFilter(prefix=CLIPS_PREFIX, suffix=suffix),
+            )
+        self.event_source = event_sources.SqsEventSource(
+            self.queue,
+            batch_size=pipeline.clip_batch_size,
+            max_batching_window=cdk.Duration.seconds(pipeline.clip_batch_window_s),
+            report_batch_item_failures=True,
+            max_concurrency=max_concurrency,
+        )
+        process_clip.function.add_event_source(self.event_source)

@@ -1,0 +1,155 @@
+"""Deployment settings: every knob lives in `cdk.json` context, validated once at synth time."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from humwatch.contracts import PIPELINE
+
+# EventBridge cron: six fields inside cron(...); rate(...) is accepted too.
+_SCHEDULE_RE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SettingsError(ValueError):
+    """A context value is missing or invalid; the message names the `cdk.json` key."""
+
+
+class DeploySettings(BaseModel):
+    """The `cdk.json` context knobs (camelCase keys there, snake_case here)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    stack_name: str = Field(default="Humwatch", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$", alias="stackName")
+    alert_emails: tuple[str, ...] = Field(default=(), alias="alertEmails")
+    alert_phone_numbers: tuple[str, ...] = Field(default=(), alias="alertPhoneNumbers")
+    ops_emails: tuple[str, ...] = Field(default=(), alias="opsEmails")
+    clip_retention_days: int = Field(default=90, ge=1, alias="clipRetentionDays")
+    report_retention_days: int = Field(default=365, ge=1, alias="reportRetentionDays")
+    access_log_retention_days: int = Field(default=90, ge=1, alias="accessLogRetentionDays")
+    history_ttl_days: int = Field(default=365, ge=0, alias="historyTtlDays")
+    alert_k: int = Field(default=3, ge=1, alias="alertK")
+    alert_n: int = Field(default=5, ge=1, alias="alertN")
+    alert_cooldown_minutes: int = Field(default=60, ge=0, alias="alertCooldownMinutes")
+    critical_ratio: float = Field(default=2.0, gt=1.0, alias="criticalRatio")
+    drift_schedule: str = Field(default="cron(15 6 * * ? *)", alias="driftSchedule")
+    drift_window_hours: int = Field(default=24, ge=1, le=24 * 90, alias="driftWindowHours")
+    drift_min_clips: int = Field(default=20, ge=2, alias="driftMinClips")
+    drift_cooldown_hours: int = Field(default=72, ge=0, alias="driftCooldownHours")
+    default_model_id: str = Field(default="fan-demo", min_length=1, alias="defaultModelId")
+    clip_interval_seconds: int = Field(default=300, ge=10, alias="clipIntervalSeconds")
+    silent_after_intervals: int = Field(default=3, ge=1, alias="silentAfterIntervals")
+    max_clip_bytes: int = Field(default=PIPELINE.max_clip_bytes, ge=1, alias="maxClipBytes")
+    max_clip_age_days: int = Field(default=30, ge=1, le=3650, alias="maxClipAgeDays")
+    model_refresh_seconds: int = Field(default=60, ge=0, alias="modelRefreshSeconds")
+    url_expiry_seconds: int = Field(default=PIPELINE.url_expiry_s, ge=60, le=900, alias="urlExpirySeconds")
+    no_clips_alarm_minutes: int = Field(default=60, ge=5, le=1440, alias="noClipsAlarmMinutes")
+    process_clip_max_concurrency: int = Field(
+        default=PIPELINE.process_clip_max_concurrency, ge=2, le=1000, alias="processClipMaxConcurrency"
+    )
+    process_clip_memory_mb: int = Field(default=1024, ge=128, le=10240, alias="processClipMemoryMb")
+    drift_check_memory_mb: int = Field(default=1024, ge=128, le=10240, alias="driftCheckMemoryMb")
+    log_retention_days: int = Field(default=30, ge=1, alias="logRetentionDays")
+    iot_data_endpoint: str = Field(default="", alias="iotDataEndpoint")
+
+    @field_validator("alert_emails", "alert_phone_numbers", "ops_emails", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        # `cdk synth -c alertEmails=a@x.org,b@x.org` passes a string; cdk.json passes a list.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("alert_emails", "ops_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not _EMAIL_RE.match(v)]
+        if bad:
+            raise ValueError(f"not an email address: {bad}")
+        return value
+
+    @field_validator("alert_phone_numbers")
+    @classmethod
+    def _phones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not _E164_RE.match(v)]
+        if bad:
+            raise ValueError(f"phone numbers must be E.164 like +15551234567: {bad}")
+        return value
+
+    @field_validator("drift_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE_RE.match(value.strip()):
+            raise ValueError(f"not an EventBridge schedule expression: {value!r} (e.g. 'cron(15 6 * * ? *)')")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> DeploySettings:
+        if self.alert_k > self.alert_n:
+            raise ValueError(f"alertK ({self.alert_k}) must not exceed alertN ({self.alert_n})")
+        return self
+
+    @classmethod
+    def from_context(cls, get: Any) -> DeploySettings:
+        """`get` is `node.try_get_context`; unknown knobs in cdk.json are ignored (CDK adds its own)."""
+        values = {}
+        for field in cls.model_fields.values():
+            assert field.alias is not None
+            value = get(field.alias)
+            if value is not None:
+                values[field.alias] = value
+        return cls.parse(values)
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> DeploySettings:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'context'}: {err['msg']}" for err in exc.errors()
+            )
+            raise SettingsError(f"invalid cdk.json context: {problems}") from None
+
+    def common_environment(self) -> dict[str, str]:
+        """Variables every function reads through `humwatch.config` (see its settings classes)."""
+        return {"POWERTOOLS_SERVICE_NAME": "humwatch", "POWERTOOLS_METRICS_NAMESPACE": "Humwatch"}
+
+    def presign_environment(self) -> dict[str, str]:
+        return {
+            **self.common_environment(),
+            "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
+            "HUMWATCH_URL_EXPIRY_S": str(self.url_expiry_seconds),
+            "HUMWATCH_MAX_CLIP_AGE_DAYS": str(self.max_clip_age_days),
+        }
+
+    def _table_environment(self) -> dict[str, str]:
+        return {
+            **self.common_environment(),
+            "HUMWATCH_DEFAULT_MODEL_ID": self.default_model_id,
+            "HUMWATCH_CLIP_INTERVAL_S": str(self.clip_interval_seconds),
+            "HUMWATCH_SILENT_AFTER_INTERVALS": str(self.silent_after_intervals),
+        }
+
+    def process_environment(self) -> dict[str, str]:
+        return {
+            **self._table_environment(),
+            "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
+            "HUMWATCH_ALERT_K": str(self.alert_k),
+            "HUMWATCH_ALERT_N": str(self.alert_n),
+            "HUMWATCH_ALERT_COOLDOWN_MIN": str(self.alert_cooldown_minutes),
+            "HUMWATCH_CRITICAL_RATIO": str(self.critical_ratio),
+            "HUMWATCH_HISTORY_TTL_DAYS": str(self.history_ttl_days),
+            "HUMWATCH_MODEL_REFRESH_S": str(self.model_refresh_seconds),
+        }
+
+    def drift_environment(self) -> dict[str, str]:
+        return {
+            **self._table_environment(),
+            "HUMWATCH_DRIFT_WINDOW_H": str(self.drift_window_hours),
+            "HUMWATCH_DRIFT_MIN_CLIPS": str(self.drift_min_clips),
+            "HUMWATCH_DRIFT_COOLDOWN_H": str(self.drift_cooldown_hours),
+        }

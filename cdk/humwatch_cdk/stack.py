@@ -1,0 +1,229 @@
+"""`HumwatchStack`: composes the constructs and grants each function exactly what it uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from humwatch.contracts import (
+    CLIPS_PREFIX,
+    DRIFT_REPORTS_PREFIX,
+    ENV_ALERT_TOPIC_ARN,
+    ENV_BUCKET,
+    ENV_IOT_DATA_ENDPOINT,
+    ENV_TABLE,
+    MODELS_PREFIX,
+    PIPELINE,
+    ResourceNames,
+    upload_response_topic,
+)
+from humwatch_cdk.alerts import AlertTopics
+from humwatch_cdk.drift import DriftSchedule
+from humwatch_cdk.function import HumwatchFunction
+from humwatch_cdk.history import HistoryTable
+from humwatch_cdk.ingest_iot import DeviceIngest, iot_arn
+from humwatch_cdk.layers import RuntimeLayers
+from humwatch_cdk.monitoring import Monitoring
+from humwatch_cdk.nag import acknowledge_findings
+from humwatch_cdk.processing import ClipProcessing
+from humwatch_cdk.settings import DeploySettings
+from humwatch_cdk.storage import ClipStorage
+
+# Memory from measurements (DESIGN.md): a cold process_clip imports numpy + onnxruntime and scores
+# its first clip in ~0.15 s / ~41 MB of features plus the ONNX session; 1024 MB buys CPU share for
+# the FFTs of a 10-clip batch, not memory. presign only signs a URL and publishes one message.
+PRESIGN_MEMORY_MB = 256
+# What humwatch.dal.history calls (get_item, query, conditional put_item/update_item), nothing more.
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
+class HumwatchStack(cdk.Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploySettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        names = ResourceNames()
+        self.settings = settings
+
+        self.storage = ClipStorage(
+            self,
+            "Storage",
+            clip_retention_days=settings.clip_retention_days,
+            report_retention_days=settings.report_retention_days,
+            access_log_retention_days=settings.access_log_retention_days,
+        )
+        self.history = HistoryTable(self, "History")
+        self.alerts = AlertTopics(
+            self,
+            "Alerts",
+            alert_emails=settings.alert_emails,
+            alert_phone_numbers=settings.alert_phone_numbers,
+            ops_emails=settings.ops_emails,
+        )
+        self.layers = RuntimeLayers(self, "Layers")
+
+        bucket, table = self.storage.bucket, self.history.table
+        resources = {
+            ENV_BUCKET: bucket.bucket_name,
+            ENV_TABLE: table.table_name,
+            ENV_ALERT_TOPIC_ARN: self.alerts.alert_topic.topic_arn,
+        }
+        iot_data_endpoint = settings.iot_data_endpoint or cdk.Fn.sub(
+            # The account's ATS data endpoint is the one to give devices; for SigV4 calls from the
+            # presign function the regional data endpoint reaches the same account's broker.
+            "https://data-ats.iot.${AWS::Region}.${AWS::URLSuffix}"
+        )
+        self.presign = self._function(
+            "PresignUpload",
+            name="presign_upload",
+            description="humwatch: answers a device's upload request with a presigned S3 PUT URL",
+            environment={
+                ENV_BUCKET: bucket.bucket_name,
+                ENV_IOT_DATA_ENDPOINT: iot_data_endpoint,
+                **settings.presign_environment(),
+            },
+            memory_mb=PRESIGN_MEMORY_MB,
+            timeout_s=PIPELINE.presign_timeout_s,
+        )
+        self.process_clip = self._function(
+            "ProcessClip",
+            name="process_clip",
+            description="humwatch: decodes, validates and scores clips; writes history; alerts",
+            environment={**resources, **settings.process_environment()},
+            memory_mb=settings.process_clip_memory_mb,
+            timeout_s=PIPELINE.process_clip_timeout_s,
+        )
+        self.drift_check = self._function(
+            "DriftCheck",
+            name="drift_check",
+            description="humwatch: daily drift and silent-device check",
+            environment={
+                **resources,
+                "HUMWATCH_OPS_TOPIC_ARN": self.alerts.ops_topic.topic_arn,
+                **settings.drift_environment(),
+            },
+            memory_mb=settings.drift_check_memory_mb,
+            timeout_s=PIPELINE.drift_check_timeout_s,
+        )
+        self.functions = (self.presign, self.process_clip, self.drift_check)
+
+        self.ingest = DeviceIngest(
+            self,
+            "Ingest",
+            policy_name=names.iot_policy,
+            presign=self.presign,
+            table_name=table.table_name,
+            table_arn=table.table_arn,
+            log_retention_days=settings.log_retention_days,
+        )
+        self.processing = ClipProcessing(
+            self,
+            "Processing",
+            bucket=bucket,
+            process_clip=self.process_clip,
+            pipeline=PIPELINE,
+            max_concurrency=settings.process_clip_max_concurrency,
+        )
+        self.drift = DriftSchedule(
+            self, "Drift", drift_check=self.drift_check, schedule=settings.drift_schedule
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            ops_topic=self.alerts.ops_topic,
+            functions=self.functions,
+            clip_queue=self.processing.queue,
+            dead_letter_queue=self.processing.dlq,
+            rule_error_log_group=self.ingest.error_log_group,
+            no_clips_minutes=settings.no_clips_alarm_minutes,
+        )
+
+        self._grant()
+        acknowledge_findings(self)
+        self._outputs()
+
+    def _function(
+        self, construct_id: str, *, name: str, description: str, environment: dict[str, str], memory_mb: int,
+        timeout_s: int,
+    ) -> HumwatchFunction:  # fmt: skip
+        return HumwatchFunction(
+            self,
+            construct_id,
+            name=name,
+            description=description,
+            layers=self.layers,
+            environment=environment,
+            memory_mb=memory_mb,
+            timeout=cdk.Duration.seconds(timeout_s),
+            log_retention_days=self.settings.log_retention_days,
+        )
+
+    def objects(self, prefix: str) -> str:
+        return f"{self.storage.bucket.bucket_arn}/{prefix}*"
+
+    def _grant(self) -> None:
+        bucket_arn = self.storage.bucket.bucket_arn
+        table_arns = [self.history.table.table_arn, self.history.anomaly_index_arn]
+        key_arn = self.alerts.key.key_arn
+
+        def allow(fn: HumwatchFunction, actions: tuple[str, ...] | list[str], resources: list[str]) -> None:
+            fn.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
+
+        # presign_upload: sign PUTs under clips/ (the signer needs PutObject) and answer the device.
+        allow(self.presign, ["s3:PutObject"], [self.objects(CLIPS_PREFIX)])
+        allow(self.presign, ["iot:Publish"], [iot_arn(f"topic/{upload_response_topic('*')}")])
+
+        # process_clip: read clips and model bundles, write history and alert state, publish alerts.
+        allow(self.process_clip, ["s3:GetObject"], [self.objects(CLIPS_PREFIX), self.objects(MODELS_PREFIX)])
+        # ListBucket turns a missing object into a 404 (a clean rejection) instead of a 403.
+        allow(self.process_clip, ["s3:ListBucket"], [bucket_arn])
+        allow(self.process_clip, TABLE_ACTIONS, table_arns)
+        allow(self.process_clip, ["sns:Publish"], [self.alerts.alert_topic.topic_arn])
+        allow(self.process_clip, ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn])
+
+        # drift_check: read history and models, read earlier reports (cooldown), write reports, notify.
+        allow(self.drift_check, ["s3:GetObject"], [self.objects(MODELS_PREFIX)])
+        allow(self.drift_check, ["s3:ListBucket"], [bucket_arn])
+        allow(self.drift_check, ["s3:GetObject", "s3:PutObject"], [self.objects(DRIFT_REPORTS_PREFIX)])
+        allow(self.drift_check, TABLE_ACTIONS, table_arns)
+        allow(
+            self.drift_check,
+            ["sns:Publish"],
+            [self.alerts.alert_topic.topic_arn, self.alerts.ops_topic.topic_arn],
+        )
+        allow(self.drift_check, ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn])
+
+    def _outputs(self) -> None:
+        # Output keys are what `humwatch` (humwatch.ops.settings) discovers names by: keep them.
+        policy = self.ingest.policy.policy_name or ResourceNames().iot_policy
+        outputs = {
+            "ClipsBucketName": (self.storage.bucket.bucket_name, "clips, model bundles and drift reports"),
+            "HistoryTableName": (self.history.table.table_name, "history table"),
+            "AlertTopicArn": (self.alerts.alert_topic.topic_arn, "machine alerts (email; SMS for critical)"),
+            "OpsTopicArn": (self.alerts.ops_topic.topic_arn, "alarms for operators"),
+            "DevicePolicyName": (policy, "IoT policy attached to every device certificate"),
+            # A hint, not the value: the account's ATS endpoint is only known to a deployed account,
+            # and `humwatch provision-device` asks IoT Core for it itself.
+            "IotEndpointCommand": (
+                "aws iot describe-endpoint --endpoint-type iot:Data-ATS "
+                "--query endpointAddress --output text",
+                "prints the MQTT endpoint devices connect to",
+            ),
+            "ProvisionDeviceCommand": (
+                cdk.Fn.join(
+                    "",
+                    [
+                        "humwatch provision-device THING_NAME --stack ",
+                        cdk.Aws.STACK_NAME,
+                        " --machine-type fan --out ./THING_NAME",
+                    ],
+                ),
+                "creates the thing, its certificate and its edge-uploader config",
+            ),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+        }
+        for output_id, (value, description) in outputs.items():
+            cdk.CfnOutput(self, output_id, value=value, description=description)

@@ -1,0 +1,111 @@
+"""The device side of the upload contract (mirrors humwatch.contracts; tests check they agree).
+
+The uploader must not import the cloud package, so the few shapes it needs are restated here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+TOPIC_ROOT = "humwatch"
+CONTENT_TYPE_FLAC = "audio/flac"
+THING_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def upload_request_topic(thing: str) -> str:
+    return f"{TOPIC_ROOT}/{thing}/upload/request"
+
+
+def upload_response_topic(thing: str) -> str:
+    return f"{TOPIC_ROOT}/{thing}/upload/response"
+
+
+def telemetry_topic(thing: str) -> str:
+    return f"{TOPIC_ROOT}/{thing}/telemetry"
+
+
+def format_timestamp(ts: datetime) -> str:
+    """RFC3339 UTC, whole seconds, with a Z: the form the cloud uses in keys."""
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def upload_request_payload(
+    *, clip_id: str, captured_at: str, size: int, md5: str, sample_rate: int, duration_s: float
+) -> bytes:
+    return json.dumps(
+        {
+            "clip_id": clip_id,
+            "captured_at": captured_at,
+            "content_type": CONTENT_TYPE_FLAC,
+            "size": size,
+            "md5": md5,
+            "sample_rate": sample_rate,
+            "duration_s": round(duration_s, 3),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    """A successful response: where and how to PUT the clip."""
+
+    clip_id: str
+    url: str
+    headers: dict[str, str]
+    key: str
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class UploadRefusal:
+    """A refusal: `code` is the cloud's error code (e.g. `bad_request`)."""
+
+    clip_id: str | None
+    code: str
+    message: str
+
+
+# The presign function answers with an error only for requests that can never succeed (invalid
+# id, size over the limit, unsupported type, bad MD5, captured_at out of range); its transient
+# failures produce no answer at all (the device times out and backs off). Codes listed here are
+# the exception: the cloud may send them for "try again later".
+TRANSIENT_REFUSAL_CODES = frozenset({"transient", "throttled", "internal_error", "unavailable"})
+
+
+def is_permanent_refusal(code: str) -> bool:
+    return code not in TRANSIENT_REFUSAL_CODES
+
+
+def parse_upload_response(payload: bytes) -> UploadGrant | UploadRefusal:
+    """Parse a response; raises ValueError for anything that is neither shape."""
+    data: Any = json.loads(payload)
+    if not isinstance(data, dict):
+        raise ValueError("upload response is not a JSON object")
+    clip_id = data.get("clip_id")
+    if "error" in data:
+        error = data["error"]
+        if isinstance(error, dict):
+            code, message = str(error.get("code", "error")), str(error.get("message", ""))
+        else:
+            code, message = "error", str(error)
+        return UploadRefusal(clip_id=None if clip_id is None else str(clip_id), code=code, message=message)
+    try:
+        headers = data["headers"]
+        if not isinstance(headers, dict):
+            raise ValueError("headers must be an object")
+        return UploadGrant(
+            clip_id=str(clip_id),
+            url=str(data["url"]),
+            headers={str(k): str(v) for k, v in headers.items()},
+            key=str(data["key"]),
+            expires_at=str(data["expires_at"]),
+        )
+    except KeyError as exc:
+        raise ValueError(f"upload response misses {exc.args[0]!r}") from exc

@@ -1,0 +1,1 @@
+"""The drift_check Lambda function (handler.handler)."""

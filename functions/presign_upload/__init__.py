@@ -1,0 +1,1 @@
+"""The presign_upload Lambda function (handler.handler)."""

@@ -1,0 +1,1 @@
+"""The process_clip Lambda function (handler.handler)."""

@@ -1,0 +1,1 @@
+"""Alerting: the k-of-n policy (`policy`) and the message a person receives (`message`)."""

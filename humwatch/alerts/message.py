@@ -1,0 +1,100 @@
+"""Render an alert for a person: a short subject, a plain-text body, SNS message attributes.
+
+Written for someone reading an email or SMS on the shop floor: which machine, since when, how far
+above normal (score as a multiple of the threshold), how many of the recent clips, and the one
+command that shows its history. Attributes (severity, device, machine_type) let SMS subscriptions
+filter to critical alerts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from humwatch.alerts.policy import AlertDecision, AlertReason, Severity
+from humwatch.contracts import format_timestamp
+
+SUBJECT_MAX = 100  # SNS email subjects are limited to 100 characters
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    subject: str
+    body: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    thing: str
+    machine_type: str
+    captured_at: datetime  # the clip that made the policy fire
+    clip_id: str
+    score: float
+    threshold: float
+    model_id: str
+    model_version: str
+    first_anomaly_at: datetime | None = None
+
+
+_REASON_TEXT = {
+    AlertReason.NEW_EPISODE: "started sounding abnormal",
+    AlertReason.ESCALATION: "sounds worse than when it was last reported",
+    AlertReason.REMINDER: "still sounds abnormal (not acknowledged)",
+}
+
+
+def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
+    level = "CRITICAL" if decision.severity is Severity.CRITICAL else "Warning"
+    ratio = ctx.score / ctx.threshold if ctx.threshold > 0 else float("inf")
+    subject = (
+        f"[humwatch] {level}: {ctx.thing} ({ctx.machine_type}) sounds abnormal, {ratio:.1f}x threshold"
+    )[:SUBJECT_MAX]
+    since = ctx.first_anomaly_at or ctx.captured_at
+    lines = [
+        f"{ctx.thing} ({ctx.machine_type}) {_REASON_TEXT[decision.reason]}.",
+        "",
+        f"Severity:       {decision.severity.value}",
+        f"Latest clip:    {format_timestamp(ctx.captured_at)} (clip {ctx.clip_id})",
+        f"Abnormal since: {format_timestamp(since)}",
+        f"Score:          {ratio:.1f}x the alert threshold ({ctx.score:.3g} vs {ctx.threshold:.3g})",
+        f"Worst recent:   {decision.max_ratio:.1f}x the threshold",
+        f"Recent clips:   {decision.anomalous_count} of the last {decision.window} sounded abnormal",
+        f"Model:          {ctx.model_id} version {ctx.model_version}",
+        "",
+        "See its history:",
+        f"  humwatch history --device {ctx.thing} --since 24h",
+        "Mark this alert as seen (no reminders until it gets worse or starts again):",
+        f"  humwatch ack {ctx.thing}",
+        "Tell us whether it was right:",
+        f"  humwatch label {ctx.thing} {ctx.clip_id} --as anomaly|normal",
+    ]
+    attributes = {
+        "severity": decision.severity.value,
+        "device": ctx.thing,
+        "machine_type": ctx.machine_type,
+        "kind": "anomaly",
+    }
+    return AlertMessage(subject=subject, body="\n".join(lines), attributes=attributes)
+
+
+def render_notice(kind: str, thing: str, machine_type: str, summary: str, details: list[str]) -> AlertMessage:
+    """Drift and silence notices: always severity `warning` (SMS filters skip them)."""
+    subject = f"[humwatch] {thing} ({machine_type}): {summary}"[:SUBJECT_MAX]
+    body = "\n".join(
+        [
+            f"{thing} ({machine_type}): {summary}.",
+            "",
+            *details,
+            "",
+            "See its history:",
+            f"  humwatch history --device {thing} --since 24h",
+        ]
+    )
+    attributes = {
+        "severity": Severity.WARNING.value,
+        "device": thing,
+        "machine_type": machine_type,
+        "kind": kind,
+    }
+    return AlertMessage(subject=subject, body=body, attributes=attributes)

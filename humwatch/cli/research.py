@@ -1,0 +1,174 @@
+"""Detector research commands: `humwatch evaluate-suite` (make eval) and `humwatch simulate-alerts`.
+
+Heavy imports happen inside the command bodies, so `humwatch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from humwatch.cli import cli
+
+_DEFAULT_REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+
+
+def _tqdm_factory(enabled: bool) -> Callable[[str, int], Callable[[int], None]]:
+    def make(desc: str, total: int) -> Callable[[int], None]:
+        if not enabled:
+            return lambda _n: None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="clip", leave=False, dynamic_ncols=True, file=sys.stderr)
+
+        def update(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return update
+
+    return make
+
+
+@cli.command(
+    "evaluate-suite",
+    epilog="""\b
+Examples:
+  humwatch evaluate-suite --out benchmarks/results/eval          # full run (make eval), minutes
+  humwatch evaluate-suite --out /tmp/eval --quick --no-real      # seconds: smoke test
+""",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for eval.md/json.")
+@click.option("--quick", is_flag=True, help="One machine, few clips, 3 epochs: checks the plumbing, not the numbers.")
+@click.option(
+    "--real",
+    "real_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help=f"Real recordings folder (default: {_DEFAULT_REAL} when it exists).",
+)
+@click.option("--no-real", is_flag=True, help="Skip the real DCASE/MIMII recordings.")
+@click.option(
+    "--target-fpr",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    help="Per-clip false-positive target every model is calibrated for.",
+)
+@click.option(
+    "--model-type",
+    "model_types",
+    multiple=True,
+    type=click.Choice(["spectral-gauss", "blog-ae"]),
+    help="Model types to compare (repeatable; default: all).",
+)
+def evaluate_suite_command(
+    out_dir: str,
+    quick: bool,
+    real_dir: str | None,
+    no_real: bool,
+    target_fpr: float,
+    model_types: tuple[str, ...],
+) -> None:
+    """Compare the detectors on synthetic machines and the real recordings; write one table.
+
+    Trains every model type on the same normal clips (per synthetic machine and SNR, per DCASE
+    fold, per MIMII held-out id), scores unseen normal clips and faults with the serving Scorer,
+    and writes OUT/eval.md (the table) and OUT/eval.json (every number). Synthetic machines use
+    seeds never used during development. See docs/detectors.md for what each number means.
+    """
+    from dataclasses import replace
+
+    from humwatch.detectors import MODEL_TYPES
+    from humwatch.detectors.suite import SuitePlan, run_suite
+
+    plan = SuitePlan.quick() if quick else SuitePlan()
+    plan = replace(plan, target_fpr=target_fpr, model_types=tuple(model_types) or MODEL_TYPES)
+    real: Path | None = None
+    if not no_real:
+        real = Path(real_dir) if real_dir else _DEFAULT_REAL
+        if real_dir and not real.is_dir():
+            raise click.ClickException(f"real recordings folder {real} does not exist")
+        if not real.is_dir():
+            click.echo(f"note: {real} not found, real recordings skipped", err=True)
+            real = None
+    command = "humwatch " + " ".join(sys.argv[1:]) if sys.argv[1:] else "humwatch evaluate-suite"
+    results = run_suite(Path(out_dir), plan=plan, real_dir=real, command=command, progress=_tqdm_factory(True))
+    click.echo((Path(out_dir) / "eval.md").read_text())
+    click.echo(f"wrote {Path(out_dir) / 'eval.md'} and eval.json ({results['seconds']:.0f} s)")
+
+
+@cli.command(
+    "simulate-alerts",
+    epilog="""\b
+Examples:
+  humwatch simulate-alerts --out benchmarks/results/alerts            # 3 machines, 60 days each
+  humwatch simulate-alerts --machines 1 --days 7 --quick --out /tmp/sim
+  humwatch simulate-alerts --policy 3/5 --policy 4/6 --fpr 0.01 --fpr 0.02 --out /tmp/sim
+""",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for alerts.md/json.")
+@click.option("--machines", default=3, show_default=True, type=click.IntRange(1, 20), help="Synthetic machines.")
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650), help="Normal days per machine.")
+@click.option("--snr", "snr_db", default=0.0, show_default=True, type=float, help="Background SNR (dB).")
+@click.option("--severity", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0), help="Step fault severity.")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    help="k/n alert rule to try (repeatable), e.g. 3/5. Default: 1/1 2/3 3/5 4/6 5/8.",
+)
+@click.option("--fpr", "fprs", multiple=True, type=float, help="Target per-clip FPR (repeatable). Default: 0.005 0.01 0.02 0.05.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of drift paths and clip draws.")
+@click.option("--quick", is_flag=True, help="Small pools and few fault clips (plumbing check, not numbers).")
+def simulate_alerts_command(
+    out_dir: str,
+    machines: int,
+    days: int,
+    snr_db: float,
+    severity: float,
+    policies: tuple[str, ...],
+    fprs: tuple[float, ...],
+    seed: int,
+    quick: bool,
+) -> None:
+    """Replay weeks of 5-minute clips per machine through the real alert policy.
+
+    Each synthetic machine gets a spectral-gauss model; normal streams drift slowly in level and
+    speed, fault streams start a fault (a step to --severity, and a ramp from 0 to 1 over 12 h).
+    Every clip flag goes through humwatch.alerts.policy.evaluate, as in the Lambda. Reports false
+    alerts per machine-month and minutes from fault onset to the first alert for each (k/n, FPR).
+    See docs/detectors.md for what is approximated (pooled normal scores per drift cell).
+    """
+    from humwatch.simulation import SimulationPlan, run_simulation
+
+    grid_policies: list[tuple[int, int]] = []
+    for text in policies or ("1/1", "2/3", "3/5", "4/6", "5/8"):
+        try:
+            k_text, n_text = text.split("/")
+            k, n = int(k_text), int(n_text)
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not k/n (e.g. 3/5)", param_hint="--policy") from None
+        if not 1 <= k <= n <= 100:
+            raise click.BadParameter(f"{text!r} needs 1 <= k <= n <= 100", param_hint="--policy")
+        grid_policies.append((k, n))
+    for f in fprs:
+        if not 0.0 < f < 0.5:
+            raise click.BadParameter(f"{f} must be within (0, 0.5)", param_hint="--fpr")
+    plan = SimulationPlan.quick() if quick else SimulationPlan()
+    plan = plan.with_grid(
+        machines=machines,
+        days=days,
+        snr_db=snr_db,
+        severity=severity,
+        policies=tuple(grid_policies),
+        fprs=tuple(fprs) or plan.fprs,
+        seed=seed,
+    )
+    results = run_simulation(plan, Path(out_dir), progress=_tqdm_factory(True))
+    click.echo((Path(out_dir) / "alerts.md").read_text())
+    click.echo(f"wrote {Path(out_dir) / 'alerts.md'} and alerts.json ({results['seconds']:.0f} s)")

@@ -1,0 +1,174 @@
+"""Typed settings of the Lambda functions (and the local stack), read from environment variables.
+
+Validated once at cold start: a missing or malformed variable raises `ConfigError` naming every
+bad variable on its own line, so a misconfigured deployment fails on its first invocation with a
+readable message instead of mid-batch. Defaults come from `humwatch.contracts.PIPELINE`.
+
+Each function gets its own settings class with exactly the resources it needs:
+`PresignSettings`, `ProcessSettings`, `DriftSettings` (`load_settings(cls)`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from humwatch import contracts as c
+from humwatch.alerts.policy import AlertPolicy
+from humwatch.errors import ConfigError
+
+_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+# Hard ceiling for presigned URLs: a leaked URL must stop working soon.
+MAX_URL_EXPIRY_S = 900
+
+
+def _check_bucket(value: str) -> str:
+    if not _BUCKET_RE.match(value):
+        raise ValueError("must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
+    return value
+
+
+class BaseSettings(BaseModel):
+    """Tunables shared by every function. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    service_name: str = Field("humwatch", alias="POWERTOOLS_SERVICE_NAME", min_length=1)
+    metrics_namespace: str = Field("Humwatch", alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
+    endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+
+
+class _TableSettings(BaseSettings):
+    bucket: str = Field(alias="HUMWATCH_BUCKET")
+    table: str = Field(alias="HUMWATCH_TABLE")
+    alert_topic_arn: str = Field(alias="HUMWATCH_ALERT_TOPIC_ARN")
+    # Drift/silence notices go here when set, else to the alert topic.
+    ops_topic_arn: str | None = Field(None, alias="HUMWATCH_OPS_TOPIC_ARN")
+    default_model_id: str | None = Field(None, alias="HUMWATCH_DEFAULT_MODEL_ID")
+    clip_interval_s: int = Field(300, alias="HUMWATCH_CLIP_INTERVAL_S", ge=1, le=86_400)
+    silent_after_intervals: int = Field(3, alias="HUMWATCH_SILENT_AFTER_INTERVALS", ge=1, le=10_000)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        return _check_bucket(value)
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        if not _TABLE_RE.match(value):
+            raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+        return value
+
+    @field_validator("alert_topic_arn", "ops_topic_arn")
+    @classmethod
+    def _topic_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _ARN_RE.match(value):
+            raise ValueError("must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        return value
+
+    @property
+    def notice_topic_arn(self) -> str:
+        return self.ops_topic_arn or self.alert_topic_arn
+
+    @property
+    def silent_after(self) -> timedelta:
+        return timedelta(seconds=self.clip_interval_s * self.silent_after_intervals)
+
+
+class PresignSettings(BaseSettings):
+    """presign_upload: signs PUT URLs and answers over iot-data."""
+
+    bucket: str = Field(alias="HUMWATCH_BUCKET")
+    iot_data_endpoint: str = Field(alias="HUMWATCH_IOT_DATA_ENDPOINT", min_length=1)
+    max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
+    url_expiry_s: int = Field(
+        c.PIPELINE.url_expiry_s, alias="HUMWATCH_URL_EXPIRY_S", ge=1, le=MAX_URL_EXPIRY_S
+    )
+    max_clip_age_days: int = Field(30, alias="HUMWATCH_MAX_CLIP_AGE_DAYS", ge=1, le=3650)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        return _check_bucket(value)
+
+    @field_validator("iot_data_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        # AWS gives a host name (xxx-ats.iot.REGION.amazonaws.com); the client wants a URL.
+        return value if value.startswith(("https://", "http://")) else f"https://{value}"
+
+
+class ProcessSettings(_TableSettings):
+    """process_clip: scores clips, writes history, alerts."""
+
+    max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
+    alert_k: int = Field(3, alias="HUMWATCH_ALERT_K", ge=1, le=100)
+    alert_n: int = Field(5, alias="HUMWATCH_ALERT_N", ge=1, le=100)
+    alert_cooldown_min: float = Field(60.0, alias="HUMWATCH_ALERT_COOLDOWN_MIN", ge=0)
+    critical_ratio: float = Field(2.0, alias="HUMWATCH_CRITICAL_RATIO", gt=1.0)
+    history_ttl_days: int = Field(365, alias="HUMWATCH_HISTORY_TTL_DAYS", ge=0)  # 0 = keep forever
+    # Scorers are re-checked against the registry this often (seconds), not on every clip.
+    model_refresh_s: float = Field(60.0, alias="HUMWATCH_MODEL_REFRESH_S", ge=0)
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> ProcessSettings:
+        if self.alert_k > self.alert_n:
+            raise ValueError(
+                f"HUMWATCH_ALERT_K ({self.alert_k}) must not exceed HUMWATCH_ALERT_N ({self.alert_n})"
+            )
+        return self
+
+    @property
+    def alert_policy(self) -> AlertPolicy:
+        return AlertPolicy(
+            k=self.alert_k,
+            n=self.alert_n,
+            cooldown=timedelta(minutes=self.alert_cooldown_min),
+            critical_ratio=self.critical_ratio,
+        )
+
+
+class DriftSettings(_TableSettings):
+    """drift_check: compares recent clips with the training statistics of their model."""
+
+    drift_window_h: float = Field(24.0, alias="HUMWATCH_DRIFT_WINDOW_H", gt=0, le=24 * 90)
+    drift_min_clips: int = Field(20, alias="HUMWATCH_DRIFT_MIN_CLIPS", ge=2)
+    drift_cooldown_h: float = Field(72.0, alias="HUMWATCH_DRIFT_COOLDOWN_H", ge=0)
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def _describe(error: Mapping[str, Any], model: type[BaseModel]) -> str:
+    loc = error.get("loc") or ()
+    name = str(loc[0]) if loc else ""
+    field = model.model_fields.get(name)
+    variable = field.alias if field is not None and field.alias else name
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        return f"{variable}: required but not set"
+    if not variable:
+        return message
+    given = error.get("input")
+    return f"{variable}: {message} (got {given!r})"
+
+
+def load_settings(cls: type[SettingsT], env: Mapping[str, str] | None = None) -> SettingsT:
+    """Build settings from the environment; ConfigError lists every missing/bad variable."""
+    source = dict(os.environ if env is None else env)
+    # An empty variable means "not set" (CloudFormation often renders optional values as "").
+    values = {k: v for k, v in source.items() if v != ""}
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        problems = [_describe(err, cls) for err in exc.errors()]
+        raise ConfigError(f"invalid configuration for {cls.__name__}:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,94 @@
+"""Clips in S3: metadata, download with a size cap, presigned PUT URLs bound to MD5 and type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from humwatch.dal import aws
+from humwatch.errors import AudioRejected, AudioRejectReason, NotFound
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    content_type: str | None
+
+
+class ClipStore:
+    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
+        self.bucket = bucket
+        self._client = client if client is not None else aws.client("s3")
+
+    def head(self, key: str) -> ObjectInfo:
+        try:
+            with aws.translate_errors():
+                resp = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                raise NotFound(f"no object s3://{self.bucket}/{key}") from exc
+            raise
+        return ObjectInfo(
+            key=key,
+            size=int(resp["ContentLength"]),
+            etag=str(resp.get("ETag", "")).strip('"'),
+            content_type=resp.get("ContentType"),
+        )
+
+    def get_bytes(self, key: str, *, max_bytes: int, etag: str | None = None) -> bytes:
+        """Download a clip; never reads more than `max_bytes` (+1 to detect oversize objects).
+
+        With `etag`, the object must still be the version the event announced (IfMatch)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": f"bytes=0-{max_bytes}"}
+        if etag:
+            kwargs["IfMatch"] = f'"{etag}"'
+        try:
+            with aws.translate_errors():
+                resp = self._client.get_object(**kwargs)
+                data: bytes = resp["Body"].read(max_bytes + 1)
+        except ClientError as exc:
+            code = aws.error_code(exc)
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise NotFound(f"no object s3://{self.bucket}/{key}") from exc
+            if code in ("PreconditionFailed", "412"):
+                raise NotFound(f"s3://{self.bucket}/{key} was replaced after the event") from exc
+            raise
+        if len(data) > max_bytes:
+            raise AudioRejected(
+                f"clip is larger than {max_bytes} bytes", code=AudioRejectReason.TOO_LARGE.value
+            )
+        return data
+
+    def put(self, key: str, data: bytes, *, content_type: str, content_md5: str | None = None) -> str:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": data,
+            "ContentType": content_type,
+        }
+        if content_md5:
+            kwargs["ContentMD5"] = content_md5
+        with aws.translate_errors():
+            resp = self._client.put_object(**kwargs)
+        return str(resp.get("ETag", "")).strip('"')
+
+    def presign_put(self, key: str, *, content_type: str, content_md5: str, expires_in: int) -> str:
+        """A PUT URL whose signature covers Content-MD5 and Content-Type: the device must send
+        exactly the bytes it announced (the MD5 also pins the size), to exactly this key."""
+        return str(
+            self._client.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ContentType": content_type,
+                    "ContentMD5": content_md5,
+                },
+                ExpiresIn=expires_in,
+                HttpMethod="PUT",
+            )
+        )

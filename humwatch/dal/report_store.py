@@ -1,0 +1,58 @@
+"""Drift reports in S3 under `reports/drift/{yyyy-mm-dd}/{thing}.json`."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from humwatch import contracts as c
+from humwatch.dal import aws
+from humwatch.drift import DriftReport
+
+
+class ReportStore:
+    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
+        self.bucket = bucket
+        self._client = client if client is not None else aws.client("s3")
+
+    def put_drift_report(self, report: DriftReport) -> str:
+        key = c.drift_report_key(f"{report.generated_at:%Y-%m-%d}", report.thing)
+        with aws.translate_errors():
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=report.model_dump_json(indent=2).encode(),
+                ContentType="application/json",
+            )
+        return key
+
+    def get_drift_report(self, day: date, thing: str) -> DriftReport | None:
+        key = c.drift_report_key(day.isoformat(), thing)
+        try:
+            with aws.translate_errors():
+                body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return DriftReport.model_validate_json(body)
+
+    def list_drift_reports(self, day: date) -> list[str]:
+        """Keys of every report written on `day`."""
+        prefix = f"{c.DRIFT_REPORTS_PREFIX}{day.isoformat()}/"
+        keys: list[str] = []
+        with aws.translate_errors():
+            for page in self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            ):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def latest_drift_report(self, thing: str, *, today: date, days_back: int = 7) -> DriftReport | None:
+        for offset in range(days_back + 1):
+            report = self.get_drift_report(today - timedelta(days=offset), thing)
+            if report is not None:
+                return report
+        return None

@@ -1,0 +1,360 @@
+"""Clip-level spectral statistics, as ONNX graph pieces (served) and numpy (the reference).
+
+Why these features (what the blog autoencoder cannot hear):
+- `mel_mean`, `mel_std`: per-band mean and spread over time of the same log-mel the baseline uses
+  (level-aware, DCASE log). Rubbing and broadband changes move the means; intermittent impacts
+  raise the spread.
+- `fine`: a finely resolved (3.9 Hz) log power spectrum from 0 to ~1.9 kHz, computed on the
+  waveform decimated by 4. Rotation and blade-pass harmonics, their sidebands and small speed
+  shifts are resolved here; a 1024-point STFT at 16 kHz (15.6 Hz bins) smears them together.
+- `env_hi`, `env_full`: modulation spectra (1-250 Hz at ~1 Hz) of the energy envelope of the
+  high-passed and of the full-band signal, normalised by the envelope's mean power (modulation
+  depth, level-free). Periodic bearing impacts and once-per-revolution modulation show up as
+  envelope lines at the impact rate or the shaft frequency.
+The mel path is the `humwatch.features` front end (same window, padding, Slaney filterbank), so
+`band_means` is the drift statistic the rest of humwatch expects.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from humwatch.detectors.onnx_graph import GraphBuilder
+from humwatch.features import FeatureParams, hann_window, mel_filterbank
+
+GROUPS: tuple[str, ...] = (
+    "mel_mean", "mel_std", "fine", "env_hi", "env_full", "env_bands", "level", "frame_m2",
+)
+_LOG10_SCALE = 10.0 / np.log(10.0)
+_POWER_FLOOR = 1e-12  # -120 dB re full scale: far below any real clip, keeps float32 logs finite
+
+
+class FrontendParams(BaseModel):
+    """Everything the clip statistics depend on; stored in model.json (`detector.frontend`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decimate: int = Field(4, ge=2, le=8)
+    decimate_taps: int = Field(64, ge=8, le=256)
+    fine_n_fft: int = Field(1024, ge=256, le=8192)
+    fine_bins: int = Field(480, ge=16)  # bins 1..fine_bins of the decimated spectrum
+    env_block: int = Field(16, ge=4, le=64)  # envelope sample rate = sample_rate / env_block
+    env_n_fft: int = Field(1024, ge=256, le=8192)
+    env_bins: int = Field(250, ge=8)
+    hp_order: Literal[1, 2] = 2  # difference filter order of the high-passed envelope
+    # Band envelopes: a short STFT (band_n_fft samples, half overlap) gives band energies at
+    # sample_rate / (band_n_fft / 2) frames per second; each band's envelope gets a modulation
+    # spectrum of band_env_n_fft points, bins 1..band_env_bins.
+    band_n_fft: int = Field(64, ge=16, le=512)
+    band_edges_bins: tuple[int, ...] = (2, 4, 8, 12, 16, 20, 24, 28, 32)
+    band_env_n_fft: int = Field(512, ge=64, le=4096)
+    band_env_bins: int = Field(250, ge=8)
+
+
+def min_samples(fp: FrontendParams) -> int:
+    """Shortest waveform whose fine and envelope spectra have at least two frames."""
+    return max(
+        fp.decimate * (fp.fine_n_fft * 3 // 2) + fp.decimate_taps,
+        fp.env_block * fp.env_n_fft * 3 // 2 + 2,
+        fp.band_n_fft // 2 * (fp.band_env_n_fft * 3 // 2 + 1),
+    )
+
+
+def _lowpass_fir(taps: int, cutoff: float) -> np.ndarray:
+    """Windowed-sinc low-pass (cutoff as a fraction of Nyquist), unit DC gain."""
+    n = np.arange(taps) - (taps - 1) / 2.0
+    h = cutoff * np.sinc(cutoff * n) * np.blackman(taps)
+    return h / h.sum()
+
+
+def decimation_filter(fp: FrontendParams) -> np.ndarray:
+    # Cut a little below the new Nyquist; fine_bins stops short of the transition band.
+    return _lowpass_fir(fp.decimate_taps, 0.9 / fp.decimate)
+
+
+def band_matrix(fp: FrontendParams) -> np.ndarray:
+    """[band_n_fft/2 + 1, n_bands]: sums the short-STFT bins of each band."""
+    edges = fp.band_edges_bins
+    out = np.zeros((fp.band_n_fft // 2 + 1, len(edges) - 1))
+    for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        out[lo:hi, b] = 1.0
+    return out
+
+
+def _rdft_matrix(n_fft: int, first_bin: int, n_bins: int) -> np.ndarray:
+    """[n_fft, 2*n_bins]: Hann-windowed cos | sin columns for bins first_bin..first_bin+n_bins-1."""
+    k = np.arange(first_bin, first_bin + n_bins)
+    angle = 2.0 * np.pi * np.outer(np.arange(n_fft), k) / n_fft
+    window = hann_window(n_fft)[:, None]
+    return np.concatenate([window * np.cos(angle), -window * np.sin(angle)], axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# numpy reference (float64): what the graph computes, written the obvious way
+# --------------------------------------------------------------------------------------------
+
+
+def _welch_log_power(x: np.ndarray, n_fft: int, first_bin: int, n_bins: int) -> np.ndarray:
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[:: n_fft // 2]
+    spectrum = np.fft.rfft(frames * hann_window(n_fft), axis=-1)[:, first_bin : first_bin + n_bins]
+    return np.mean(np.abs(spectrum) ** 2, axis=0)
+
+
+def _envelope_modulation(x: np.ndarray, fp: FrontendParams) -> np.ndarray:
+    usable = (len(x) // fp.env_block) * fp.env_block
+    env = (x[:usable] ** 2).reshape(-1, fp.env_block).mean(axis=1)
+    level = env.mean()
+    power = _welch_log_power(env - level, fp.env_n_fft, 1, fp.env_bins)
+    return _LOG10_SCALE * np.log(power / (level**2 * fp.env_n_fft) + _POWER_FLOOR)
+
+
+def clip_statistics_numpy(
+    samples: np.ndarray, features: FeatureParams, fp: FrontendParams
+) -> dict[str, np.ndarray]:
+    """The clip statistics of `samples` by group (float64), mirroring `build_frontend`."""
+    x = np.asarray(samples, dtype=np.float64)
+    from humwatch.features import power_spectrogram
+
+    power = power_spectrogram(x, features)
+    logmel = _LOG10_SCALE * np.log(power @ mel_filterbank(features).T + _POWER_FLOOR)
+    h = decimation_filter(fp)
+    decimated = np.convolve(x, h[::-1], mode="valid")[:: fp.decimate]
+    fine = _LOG10_SCALE * np.log(
+        _welch_log_power(decimated, fp.fine_n_fft, 1, fp.fine_bins) / fp.fine_n_fft + _POWER_FLOOR
+    )
+    hp = np.diff(x, n=fp.hp_order)
+    short = np.lib.stride_tricks.sliding_window_view(x, fp.band_n_fft)[:: fp.band_n_fft // 2]
+    short_power = np.abs(np.fft.rfft(short * hann_window(fp.band_n_fft), axis=-1)) ** 2
+    bands = short_power @ band_matrix(fp)  # [frames, n_bands]
+    levels = bands.mean(axis=0)
+    env_bands = [
+        _LOG10_SCALE
+        * np.log(
+            _welch_log_power(bands[:, b] - levels[b], fp.band_env_n_fft, 1, fp.band_env_bins)
+            / (levels[b] ** 2 * fp.band_env_n_fft)
+            + _POWER_FLOOR
+        )
+        for b in range(bands.shape[1])
+    ]
+    return {
+        "frame_m2": (logmel.T @ logmel / logmel.shape[0]).ravel(),
+        "mel_mean": logmel.mean(axis=0),
+        "mel_std": logmel.std(axis=0),
+        "fine": fine,
+        "env_hi": _envelope_modulation(hp, fp),
+        "env_full": _envelope_modulation(x, fp),
+        "env_bands": np.concatenate(env_bands),
+        "level": np.array([_LOG10_SCALE * np.log(np.mean(x**2) + _POWER_FLOOR)]),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX pieces
+# --------------------------------------------------------------------------------------------
+
+
+def _slice(g: GraphBuilder, x: str, start: int, end: int, axis: int = 0) -> str:
+    return g.op("Slice", [x, g.const(np.array([start])), g.const(np.array([end])), g.const(np.array([axis]))])
+
+
+def _half_overlap_dft(g: GraphBuilder, x: str, matrix: np.ndarray) -> str:
+    """frames(x, n_fft, hop=n_fft/2) @ matrix without materialising the frames.
+
+    With hop = n_fft/2 frame i is [block i, block i+1] of the signal cut into half-frame blocks, so
+    frames @ M = (blocks @ M_top)[:-1] + (blocks @ M_bottom)[1:]: one MatMul on the blocks, no
+    Gather (which cost as much as the DFT itself).
+    """
+    n_fft, width = matrix.shape
+    hop = n_fft // 2
+    length = g.op("Shape", [x])
+    usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([hop]))]), g.const(np.array([hop]))])
+    blocks = g.op("Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, hop]))])
+    both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
+    top = _slice(g, _slice(g, both, 0, width, axis=1), 0, -1)
+    bottom = _slice(g, _slice(g, both, width, 2 * width, axis=1), 1, 2**62)
+    return g.op("Add", [top, bottom])
+
+
+def _fir_decimate(g: GraphBuilder, x: str, h: np.ndarray, factor: int) -> str:
+    """y[i] = sum_k h[k] x[factor*i + k] as a polyphase MatMul (ONNX Conv on one long channel is slow).
+
+    Cut x into blocks of `factor`; C = blocks @ H with H[r, j] = h[factor*j + r]; then
+    y[i] = sum_j C[i + j, j], a handful of shifted slices added up.
+    """
+    taps = len(h) // factor
+    poly = h[: taps * factor].reshape(taps, factor)  # [taps, factor]: row j = h[factor*j : factor*(j+1)]
+    length = g.op("Shape", [x])
+    usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([factor]))]), g.const(np.array([factor]))])
+    blocks = g.op("Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, factor]))])
+    # Phases as rows ([taps, n_blocks]) so each shifted slice below is one contiguous copy.
+    phases = g.op("MatMul", [g.const(poly, "poly"), g.op("Transpose", [blocks], perm=[1, 0])])
+    total = None
+    for j in range(taps):
+        end = (j - taps + 1) if j < taps - 1 else 2**62
+        row = g.op(
+            "Slice", [phases, g.const(np.array([j, j])), g.const(np.array([j + 1, end])), g.const(np.array([0, 1]))]
+        )
+        total = row if total is None else g.op("Add", [total, row])
+    assert total is not None
+    return g.op("Reshape", [total, g.const(np.array([-1]))])
+
+
+def _log_db(g: GraphBuilder, power: str) -> str:
+    shifted = g.op("Add", [power, g.const(np.array(_POWER_FLOOR))])
+    return g.op("Mul", [g.op("Log", [shifted]), g.const(np.array(_LOG10_SCALE))])
+
+
+def _mean_power_spectrum(g: GraphBuilder, x: str, n_fft: int, n_bins: int) -> str:
+    """Mean |rfft|^2 over half-overlapping Hann frames, bins 1..n_bins: [n_bins]."""
+    spectrum = _half_overlap_dft(g, x, _rdft_matrix(n_fft, 1, n_bins))
+    mean_sq = g.op("ReduceMean", [g.op("Mul", [spectrum, spectrum])], axes=[0], keepdims=0)
+    pairs = g.op("Reshape", [mean_sq, g.const(np.array([2, n_bins]))])
+    return g.op("ReduceSum", [pairs, g.const(np.array([0]))], keepdims=0)
+
+
+def _envelope_graph(g: GraphBuilder, x: str, fp: FrontendParams) -> str:
+    length = g.op("Shape", [x])
+    usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([fp.env_block]))]), g.const(np.array([fp.env_block]))])
+    trimmed = g.op("Slice", [x, g.const(np.array([0])), usable])
+    blocks = g.op("Reshape", [g.op("Mul", [trimmed, trimmed]), g.const(np.array([-1, fp.env_block]))])
+    env = g.op("ReduceMean", [blocks], axes=[1], keepdims=0)
+    level = g.op("ReduceMean", [env], axes=[0], keepdims=1)
+    power = _mean_power_spectrum(g, g.op("Sub", [env, level]), fp.env_n_fft, fp.env_bins)
+    depth = g.op("Mul", [g.op("Mul", [level, level]), g.const(np.array(float(fp.env_n_fft)))])
+    return _log_db(g, g.op("Div", [power, depth]))
+
+
+def _band_envelopes_graph(g: GraphBuilder, x: str, fp: FrontendParams) -> str:
+    """Modulation spectra of band energies from a short STFT: [n_bands * band_env_bins]."""
+    n_bins = fp.band_n_fft // 2 + 1
+    spectrum = _half_overlap_dft(g, x, _rdft_matrix(fp.band_n_fft, 0, n_bins))  # [F, 2*n_bins]
+    squared = g.op("Mul", [spectrum, spectrum])
+    bands_matrix = band_matrix(fp)
+    n_bands = bands_matrix.shape[1]
+    bands = g.op("MatMul", [squared, g.const(np.concatenate([bands_matrix, bands_matrix]), "bands")])
+    rows = g.op("Transpose", [bands], perm=[1, 0])  # [n_bands, F]
+    levels = g.op("ReduceMean", [rows], axes=[1], keepdims=1)
+    centred = g.op("Sub", [rows, levels])
+    # Half-overlapping Welch frames of every row at once (3-D MatMul broadcasts the matrix).
+    n_fft, hop, width = fp.band_env_n_fft, fp.band_env_n_fft // 2, fp.band_env_bins
+    matrix = _rdft_matrix(n_fft, 1, width)
+    length = g.op("Shape", [centred])
+    frames_len = _slice(g, length, 1, 2)
+    usable = g.op("Mul", [g.op("Div", [frames_len, g.const(np.array([hop]))]), g.const(np.array([hop]))])
+    trimmed = g.op("Slice", [centred, g.const(np.array([0])), usable, g.const(np.array([1]))])
+    blocks = g.op("Reshape", [trimmed, g.const(np.array([n_bands, -1, hop]))])
+    both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
+    top = _slice(g, _slice(g, both, 0, 2 * width, axis=2), 0, -1, axis=1)
+    bottom = _slice(g, _slice(g, both, 2 * width, 4 * width, axis=2), 1, 2**62, axis=1)
+    frames_dft = g.op("Add", [top, bottom])  # [n_bands, n_frames, 2*width]
+    mean_sq = g.op("ReduceMean", [g.op("Mul", [frames_dft, frames_dft])], axes=[1], keepdims=0)
+    power = g.op("ReduceSum", [g.op("Reshape", [mean_sq, g.const(np.array([n_bands, 2, width]))]), g.const(np.array([1]))], keepdims=0)
+    depth = g.op("Mul", [g.op("Mul", [levels, levels]), g.const(np.array(float(n_fft)))])
+    modulation = _log_db(g, g.op("Div", [power, depth]))
+    return g.op("Reshape", [modulation, g.const(np.array([-1]))])
+
+
+def _mel_power(g: GraphBuilder, padded: str, features: FeatureParams) -> str:
+    """Mel power [n_frames, n_mels] of half-overlapping Hann frames, with half the DFT work.
+
+    One radix-2 step in matrix form: E[k] and T[k], the sums of the full DFT over the even and
+    the odd samples of a frame (twiddle included), are each a MatMul on the de-interleaved signal
+    for bins k = 0..n_fft/4 only. For a real frame X[k] = E[k] + T[k] and, from X[n/2 + k] =
+    E[k] - T[k] and conjugate symmetry, |X[n/2 - k]| = |E[k] - T[k]|: every bin 0..n_fft/2 from
+    two half-size products. The squares feed the mel matrix (rows reordered to match, the shared
+    bin n_fft/4 weighted half in each) whose stacked copy also adds the cos and sin parts.
+    """
+    n_fft = features.n_fft
+    quarter = n_fft // 4
+    length = g.op("Shape", [padded])
+    even_len = g.op("Mul", [g.op("Div", [length, g.const(np.array([2]))]), g.const(np.array([2]))])
+    pairs = g.op("Reshape", [g.op("Slice", [padded, g.const(np.array([0])), even_len]), g.const(np.array([-1, 2]))])
+    phases = g.op("Transpose", [pairs], perm=[1, 0])  # [2, n/2]: row 0 even samples, row 1 odd
+    even = g.op("Reshape", [_slice(g, phases, 0, 1), g.const(np.array([-1]))])
+    odd = g.op("Reshape", [_slice(g, phases, 1, 2), g.const(np.array([-1]))])
+    full = _rdft_matrix(n_fft, 0, quarter + 1)  # [n_fft, 2*(quarter+1)]
+    e = _half_overlap_dft(g, even, full[0::2])
+    t = _half_overlap_dft(g, odd, full[1::2])
+    low = g.op("Add", [e, t])  # bins 0..quarter
+    high = g.op("Sub", [e, t])  # bins n_fft/2 - k for k = 0..quarter
+    both = g.op("Concat", [g.op("Mul", [low, low]), g.op("Mul", [high, high])], axis=1)
+    fb = mel_filterbank(features).T  # [n_fft/2 + 1, n_mels]
+    fb_low = fb[: quarter + 1].copy()
+    fb_high = fb[n_fft // 2 - np.arange(quarter + 1)].copy()
+    fb_low[quarter] *= 0.5
+    fb_high[quarter] *= 0.5
+    stacked = np.concatenate([fb_low, fb_low, fb_high, fb_high], axis=0)
+    return g.op("MatMul", [both, g.const(stacked, "melfb")])
+
+
+def build_frontend(
+    g: GraphBuilder,
+    waveform: str,
+    features: FeatureParams,
+    fp: FrontendParams,
+    groups: tuple[str, ...] = GROUPS,
+) -> tuple[dict[str, str], str]:
+    """Add the requested statistics to `g` for a 1-D float waveform.
+
+    Returns ({group: tensor}, log-mel [n_frames, n_mels]); only what `groups` needs is built.
+    """
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"unknown feature groups {unknown}")
+    # Mel path: centred zero padding, STFT power, Slaney mel, log (see `_mel_power`).
+    if features.hop_length * 2 != features.n_fft or features.n_fft % 4 or features.power != 2.0:
+        raise ValueError("the spectral detector needs power 2 and hop_length = n_fft / 2 (the blog's 1024/512)")
+    pad = features.n_fft // 2
+    padded = g.op("Pad", [waveform, g.const(np.array([pad, pad]))], mode="constant")
+    logmel = _log_db(g, _mel_power(g, padded, features))
+    out: dict[str, str] = {}
+    out["mel_mean"] = g.op("ReduceMean", [logmel], axes=[0], keepdims=0)
+    if "mel_std" in groups:
+        centred = g.op("Sub", [logmel, out["mel_mean"]])
+        mean_sq = g.op("ReduceMean", [g.op("Mul", [centred, centred])], axes=[0], keepdims=0)
+        out["mel_std"] = g.op("Sqrt", [mean_sq])
+    if "frame_m2" in groups:
+        m2 = g.op("MatMul", [g.op("Transpose", [logmel], perm=[1, 0]), logmel])
+        count = g.op("Cast", [_slice(g, g.op("Shape", [logmel]), 0, 1)], to=1)
+        out["frame_m2"] = g.op("Reshape", [g.op("Div", [m2, count]), g.const(np.array([-1]))])
+    if "level" in groups:
+        energy = g.op("ReduceMean", [g.op("Mul", [waveform, waveform])], axes=[0], keepdims=1)
+        out["level"] = _log_db(g, energy)
+    slow = {"fine", "env_hi", "env_full", "env_bands"} & set(groups)
+    if not slow:
+        return out, logmel
+
+    # The fine and envelope paths need a few frames; a clip shorter than that (the audio limits
+    # reject < 2 s long before) is zero-padded instead of failing inside onnxruntime.
+    length = g.op("Shape", [waveform])
+    missing = g.op("Max", [g.op("Sub", [g.const(np.array([min_samples(fp)])), length]), g.const(np.array([0]))])
+    long_enough = g.op("Pad", [waveform, g.op("Concat", [g.const(np.array([0])), missing], axis=0)], mode="constant")
+    if "fine" in groups:
+        # FIR low-pass keeping every `decimate`-th sample, then Welch.
+        decimated = _fir_decimate(g, long_enough, decimation_filter(fp), fp.decimate)
+        fine_power = _mean_power_spectrum(g, decimated, fp.fine_n_fft, fp.fine_bins)
+        out["fine"] = _log_db(g, g.op("Div", [fine_power, g.const(np.array(float(fp.fine_n_fft)))]))
+    if "env_hi" in groups:
+        # Difference filter (high-pass), then the energy envelope's modulation spectrum.
+        hp = long_enough
+        for _ in range(fp.hp_order):
+            hp = g.op("Sub", [_slice(g, hp, 1, 2**62), _slice(g, hp, 0, -1)])
+        out["env_hi"] = _envelope_graph(g, hp, fp)
+    if "env_full" in groups:
+        out["env_full"] = _envelope_graph(g, long_enough, fp)
+    if "env_bands" in groups:
+        out["env_bands"] = _band_envelopes_graph(g, long_enough, fp)
+    return out, logmel
+
+
+def frontend_model(features: FeatureParams, fp: FrontendParams, groups: tuple[str, ...] = GROUPS) -> bytes:
+    """A stand-alone graph waveform -> one output per group (used to extract training features)."""
+    g = GraphBuilder("humwatch-frontend")
+    waveform = g.input("waveform", ["n_samples"])
+    tensors, _ = build_frontend(g, waveform, features, fp, groups)
+    for name in groups:
+        g.output(tensors[name], name, [None])
+    return bytes(g.model().SerializeToString())

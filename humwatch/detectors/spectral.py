@@ -1,0 +1,260 @@
+"""The `spectral-gauss` detector: an ensemble of Gaussian models of clip statistics.
+
+Members (each looks at what one family of faults changes; see docs/detectors.md):
+- `frames`: full-covariance Gaussian of the log-mel frames (what the bands do together, frame by
+  frame: rubbing bursts, broadband changes; the autoencoder's job as a closed-form fit);
+- `level`: the clip's overall level (imbalance and most added sources make the machine louder);
+- `spectrum`: band means of the log-mel (level-aware spectral envelope);
+- `fine`: line prominence of the 3.9 Hz-resolution spectrum below ~1.9 kHz (harmonics that move
+  with speed, grow with imbalance, change with a damaged blade);
+- `modulation`: line prominence of the band-energy modulation spectra (bearing impact rates,
+  once-per-revolution rubbing), scored by the few most deviant lines.
+
+Fit (numpy, well under a second): each member is fitted on all training clips, and on k-1 folds
+to give every training clip an out-of-fold (OOF) score. OOF scores do two jobs:
+- normalise: a member's log score is standardised by the mean and spread of its OOF log scores
+  (`log-z`), so every member speaks in "standard deviations above an unseen normal clip"; the
+  clip score is exp(mean of those), a weighted geometric mean of the member scores. (Plain
+  geometric mean and max are kept as options: on the synthetic dev machines log-z gave pooled
+  AUC 0.76, geometric 0.72, max 0.72.)
+- calibrate: the combined OOF scores are what unseen normal clips score, so the threshold is
+  fitted on them (`humwatch.detectors.calibration`): every clip counts, no thin hold-out.
+
+Serve (ONNX): the front end, then each member's few ops, the normalisation and the combination,
+so onnxruntime alone turns a waveform into `score`, `member_scores` and `band_means`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from humwatch.detectors.frontend import FrontendParams, build_frontend
+from humwatch.detectors.gaussian import (
+    DiagonalGaussian,
+    FrameGaussian,
+    fit_diagonal,
+    fit_frames,
+    kfold_indices,
+    prominence,
+    prominence_kernel,
+)
+from humwatch.detectors.onnx_graph import GraphBuilder
+from humwatch.features import FeatureParams
+
+Combine = Literal["log-z", "geometric", "max"]
+_SCORE_FLOOR = 1e-3  # normalised member scores are floored before the log of the geometric mean
+
+
+class Member(BaseModel):
+    """One ensemble member: which statistic, which model, how it is aggregated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    group: str  # a frontend group; "frames" members use mel_mean + frame_m2
+    kind: Literal["diagonal", "frames"] = "diagonal"
+    top_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    prominence_width: int = Field(0, ge=0, le=64)  # 0: use the values themselves
+
+
+DEFAULT_MEMBERS: tuple[Member, ...] = (
+    Member(name="frames", group="frame_m2", kind="frames"),
+    Member(name="level", group="level"),
+    Member(name="spectrum", group="mel_mean"),
+    Member(name="fine", group="fine", prominence_width=4),
+    Member(name="modulation", group="env_bands", top_fraction=0.003, prominence_width=8),
+)
+
+
+class SpectralConfig(BaseModel):
+    """Hyper-parameters of `spectral-gauss`; stored in model.json under `detector.config`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    members: tuple[Member, ...] = DEFAULT_MEMBERS
+    combine: Combine = "log-z"
+    prior_clips: float = Field(4.0, ge=0.0)
+    floor_db: float = Field(0.25, gt=0.0)
+    frame_shrinkage: float = Field(0.05, ge=0.0, le=1.0)
+    folds: int = Field(5, ge=2, le=100)
+    frontend: FrontendParams = FrontendParams()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        needed: list[str] = []
+        for m in self.members:
+            for g in ("mel_mean", "frame_m2") if m.kind == "frames" else (m.group,):
+                if g not in needed:
+                    needed.append(g)
+        return tuple(needed)
+
+    def rows(self, member: Member) -> int:
+        """Independent spectra a group is made of (prominence never mixes two of them)."""
+        edges = self.frontend.band_edges_bins
+        return len(edges) - 1 if member.group == "env_bands" else 1
+
+
+Stats = dict[str, np.ndarray]  # group -> [N, D] statistics of N clips
+MemberModel = DiagonalGaussian | FrameGaussian
+
+
+def member_input(stats: Stats, member: Member, config: SpectralConfig) -> np.ndarray:
+    x = stats[member.group]
+    if member.prominence_width:
+        x = prominence(x, width=member.prominence_width, rows=config.rows(member))
+    return np.asarray(x)
+
+
+def _fit_member(stats: Stats, idx: np.ndarray, member: Member, config: SpectralConfig) -> MemberModel:
+    if member.kind == "frames":
+        return fit_frames(stats["mel_mean"][idx], stats["frame_m2"][idx], shrinkage=config.frame_shrinkage)
+    return fit_diagonal(
+        member_input(stats, member, config)[idx],
+        top_fraction=member.top_fraction,
+        prior_clips=config.prior_clips,
+        floor_db=config.floor_db,
+    )
+
+
+def _score_member(model: MemberModel, stats: Stats, idx: np.ndarray, member: Member, config: SpectralConfig) -> np.ndarray:
+    if isinstance(model, FrameGaussian):
+        return model.score(stats["mel_mean"][idx], stats["frame_m2"][idx])
+    return model.score(member_input(stats, member, config)[idx])
+
+
+def _log_floor(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.log(np.maximum(x, _SCORE_FLOOR)))
+
+
+def combine_scores(normalised: dict[str, np.ndarray], config: SpectralConfig, log_stats: dict[str, tuple[float, float]]) -> np.ndarray:
+    """Member scores (divided by their OOF medians) -> the clip score."""
+    parts = np.stack([normalised[m.name] for m in config.members], axis=0)
+    if config.combine == "max":
+        return np.asarray(parts.max(axis=0))
+    if config.combine == "geometric":
+        return np.asarray(np.exp(np.mean(_log_floor(parts), axis=0)))
+    z = np.stack(
+        [(_log_floor(normalised[m.name]) - log_stats[m.name][0]) / log_stats[m.name][1] for m in config.members]
+    )
+    return np.asarray(np.exp(np.mean(z, axis=0)))
+
+
+@dataclass
+class FittedSpectral:
+    config: SpectralConfig
+    features: FeatureParams
+    models: dict[str, MemberModel]
+    medians: dict[str, float]  # OOF median score per member (the normaliser)
+    log_stats: dict[str, tuple[float, float]]  # mean, std of each member's normalised OOF log score
+    oof_scores: np.ndarray  # [N] combined out-of-fold score of every training clip
+    oof_member_scores: dict[str, np.ndarray]  # normalised
+
+    def member_scores(self, stats: Stats) -> dict[str, np.ndarray]:
+        n = next(iter(stats.values())).shape[0]
+        idx = np.arange(n)
+        return {
+            m.name: _score_member(self.models[m.name], stats, idx, m, self.config) / self.medians[m.name]
+            for m in self.config.members
+        }
+
+    def score(self, stats: Stats) -> np.ndarray:
+        """Combined scores of clips from their statistics (the numpy mirror of the ONNX graph)."""
+        return combine_scores(self.member_scores(stats), self.config, self.log_stats)
+
+
+def fit_spectral(stats: Stats, features: FeatureParams, config: SpectralConfig, *, seed: int = 0) -> FittedSpectral:
+    """Fit on N normal clips (N >= 3): members on all clips, OOF scores by k-fold."""
+    missing = [g for g in config.groups if g not in stats]
+    if missing:
+        raise ValueError(f"statistics lack the groups {missing}")
+    n = stats[config.groups[0]].shape[0]
+    if n < 3:
+        raise ValueError(f"spectral-gauss needs at least 3 normal training clips, got {n}")
+    names = [m.name for m in config.members]
+    if len(set(names)) != len(names):
+        raise ValueError(f"member names must be unique, got {names}")
+    everything = np.arange(n)
+    oof = {m.name: np.zeros(n) for m in config.members}
+    for held_out in kfold_indices(n, config.folds, seed):
+        train_idx = np.setdiff1d(everything, held_out)
+        for m in config.members:
+            model = _fit_member(stats, train_idx, m, config)
+            oof[m.name][held_out] = _score_member(model, stats, held_out, m, config)
+    medians = {name: max(float(np.median(v)), 1e-9) for name, v in oof.items()}
+    normalised = {name: v / medians[name] for name, v in oof.items()}
+    log_stats = {
+        name: (float(np.mean(_log_floor(v))), max(float(np.std(_log_floor(v))), 0.05))
+        for name, v in normalised.items()
+    }
+    return FittedSpectral(
+        config=config,
+        features=features,
+        models={m.name: _fit_member(stats, everything, m, config) for m in config.members},
+        medians=medians,
+        log_stats=log_stats,
+        oof_scores=combine_scores(normalised, config, log_stats),
+        oof_member_scores=normalised,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX head
+# --------------------------------------------------------------------------------------------
+
+
+def _prominence_graph(g: GraphBuilder, x: str, width: int, rows: int) -> str:
+    """x - local mean (edge-replicated), per row: Pad(edge) + Conv, the graph twin of `prominence`."""
+    grid = g.op("Reshape", [x, g.const(np.array([rows, 1, -1]))])
+    padded = g.op("Pad", [grid, g.const(np.array([0, 0, width, 0, 0, width]))], mode="edge")
+    kernel = g.const(prominence_kernel(width, 1).reshape(1, 1, -1), "prominence")
+    local = g.op("Conv", [padded, kernel])
+    return g.op("Reshape", [g.op("Sub", [grid, local]), g.const(np.array([-1]))])
+
+
+def _member_graph(g: GraphBuilder, fitted: FittedSpectral, member: Member, groups: dict[str, str], logmel: str) -> str:
+    model = fitted.models[member.name]
+    if isinstance(model, FrameGaussian):
+        centred = g.op("Sub", [logmel, g.const(model.mean, "frames_mean")])
+        white = g.op("MatMul", [centred, g.const(model.whitener, "frames_whitener")])
+        # Mean over frames and dimensions of the squared whitened values = mean Mahalanobis / dims.
+        return g.op("ReduceMean", [g.op("Mul", [white, white])], axes=[0, 1], keepdims=1)
+    x = groups[member.group]
+    if member.prominence_width:
+        x = _prominence_graph(g, x, member.prominence_width, fitted.config.rows(member))
+    z = g.op("Mul", [g.op("Sub", [x, g.const(model.mean, f"{member.name}_mean")]), g.const(model.inv_std)])
+    z2 = g.op("Mul", [z, z])
+    if model.top_k < model.mean.shape[0]:
+        z2 = g.op_multi("TopK", [z2, g.const(np.array([model.top_k]))], 2, axis=0, largest=1, sorted=0)[0]
+    return g.op("ReduceMean", [z2], axes=[0], keepdims=1)
+
+
+def build_spectral_graph(fitted: FittedSpectral) -> GraphBuilder:
+    """waveform [n_samples] -> score [], member_scores [M], band_means [n_mels]."""
+    config = fitted.config
+    g = GraphBuilder("humwatch-spectral-gauss")
+    waveform = g.input("waveform", ["n_samples"])
+    groups, logmel = build_frontend(g, waveform, fitted.features, config.frontend, config.groups)
+    parts = []
+    for member in config.members:
+        raw = _member_graph(g, fitted, member, groups, logmel)
+        scale = g.const(np.array([1.0 / fitted.medians[member.name]]))
+        parts.append(g.op("Reshape", [g.op("Mul", [raw, scale]), g.const(np.array([1]))]))
+    stacked = g.op("Concat", parts, axis=0)
+    if config.combine == "max":
+        score = g.op("ReduceMax", [stacked], axes=[0], keepdims=0)
+    else:
+        logs = g.op("Log", [g.op("Max", [stacked, g.const(np.array(_SCORE_FLOOR))])])
+        if config.combine == "log-z":
+            names = [m.name for m in config.members]
+            centre = g.const(np.array([fitted.log_stats[n][0] for n in names]))
+            inv_spread = g.const(np.array([1.0 / fitted.log_stats[n][1] for n in names]))
+            logs = g.op("Mul", [g.op("Sub", [logs, centre]), inv_spread])
+        score = g.op("Exp", [g.op("ReduceMean", [logs], axes=[0], keepdims=0)])
+    g.output(score, "score", [])
+    g.output(stacked, "member_scores", [len(config.members)])
+    g.output(groups["mel_mean"], "band_means", [fitted.features.n_mels])
+    return g

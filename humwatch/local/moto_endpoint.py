@@ -1,0 +1,58 @@
+"""The moto server that plays AWS for the local stack, run in-process on a free port."""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from types import TracebackType
+
+from moto.server import ThreadedMotoServer
+
+# The AWS APIs the local stack uses (moto serves them all on one port; listed for the docs/status).
+SERVICES: tuple[str, ...] = ("s3", "sqs", "dynamodb", "sns", "iot", "cloudwatch", "sts")
+
+# Dummy credentials: moto accepts any, and fixed values make every boto3 client sign the same way.
+DUMMY_ACCESS_KEY = "testing"
+DUMMY_SECRET_KEY = "testing"
+
+
+class MotoEndpoint:
+    """`with MotoEndpoint() as moto: moto.url` -> `http://127.0.0.1:PORT`.
+
+    moto keeps its state in process-wide backends: `reset()` on start gives a fresh, empty account
+    even when an earlier stack ran in the same process (tests).
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, reset: bool = True) -> None:
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._reset = reset
+        self.url = ""
+        self.port = 0
+
+    def start(self) -> MotoEndpoint:
+        # werkzeug logs one line per request at INFO: thousands of lines in a demo.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server.start()
+        host, self.port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{self.port}"
+        if self._reset:
+            self.reset()
+        return self
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def stop(self) -> None:
+        if self.url:
+            self._server.stop()
+            self.url = ""
+
+    def __enter__(self) -> MotoEndpoint:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

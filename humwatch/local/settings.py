@@ -1,0 +1,149 @@
+"""Typed settings of the local stack (validated before anything starts) and the file it leaves
+for the operator tools (`local-stack.json`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from humwatch.contracts import PIPELINE, PipelineSettings, ResourceNames
+from humwatch.errors import ConfigError
+
+STATE_FILE = "local-stack.json"
+DEFAULT_DIR = Path(".humwatch")
+
+# Function settings the local stack may pass on (humwatch.config's tunables and Powertools'); the
+# resource names and endpoints are the stack's to set, so a stray override cannot point a function
+# at the wrong bucket or at real AWS.
+TUNABLE_PREFIXES = ("HUMWATCH_", "POWERTOOLS_")
+RESERVED_ENV = frozenset(
+    {
+        "HUMWATCH_BUCKET",
+        "HUMWATCH_TABLE",
+        "HUMWATCH_ALERT_TOPIC_ARN",
+        "HUMWATCH_OPS_TOPIC_ARN",
+        "HUMWATCH_IOT_DATA_ENDPOINT",
+    }
+)
+
+
+class LocalStackOptions(BaseModel):
+    """Everything `humwatch local up`, the demo and the e2e test can choose."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workdir: Path = DEFAULT_DIR
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    names: ResourceNames = ResourceNames()
+    pipeline: PipelineSettings = PIPELINE
+    # AWS: 360 s (6x the function timeout). Locally a failed record comes back within seconds.
+    visibility_timeout_s: int = Field(default=30, ge=1, le=43_200)
+    # None = the deployed setting (PIPELINE.clip_batch_window_s).
+    batch_window_s: float | None = Field(default=None, ge=0, le=300)
+    # The deployed schedule is daily; locally every few minutes (0 = only when triggered).
+    drift_interval_s: float = Field(default=300.0, ge=0)
+    function_env: dict[str, str] = {}
+    # Confine each device to its own topics, as the IoT policy does.
+    device_acl: bool = True
+    functions_dir: Path | None = None
+    # POWERTOOLS_METRICS_DISABLED unless True (metrics are EMF lines on stdout outside Lambda).
+    emit_metrics: bool = False
+    log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("function_env")
+    @classmethod
+    def _only_tunables(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if k in RESERVED_ENV or not k.startswith(TUNABLE_PREFIXES))
+        if bad:
+            raise ValueError(
+                f"not a function setting the local stack can pass on: {', '.join(bad)} "
+                "(HUMWATCH_*/POWERTOOLS_* tunables only; resource names are set by the stack)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _visibility_outlasts_batching(self) -> LocalStackOptions:
+        # A record must stay invisible while its batch is being gathered, or it would be received
+        # twice into the same batch (AWS: visibility 360 s vs a 5 s window).
+        if self.visibility_timeout_s <= self.effective_batch_window_s:
+            raise ValueError(
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must be longer than the batch "
+                f"window ({self.effective_batch_window_s} s)"
+            )
+        return self
+
+    @property
+    def effective_batch_window_s(self) -> float:
+        return self.pipeline.clip_batch_window_s if self.batch_window_s is None else self.batch_window_s
+
+    @classmethod
+    def build(cls, **values: Any) -> LocalStackOptions:
+        """Validate, turning pydantic's report into one ConfigError line per bad value."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"invalid local stack settings: {problems}") from exc
+
+
+class LocalStackInfo(BaseModel):
+    """`local-stack.json`: where a running local stack is, for `humwatch history --local` & co.
+
+    Flat keys on purpose: `humwatch.ops.settings` matches them by name (endpoint_url, table,
+    bucket, iot_policy, mqtt_host, mqtt_port, ca_file, ca_key_file, alert_topic_arn, region).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: int = 1
+    pid: int
+    started_at: str
+    region: str
+    endpoint_url: str
+    table: str
+    bucket: str
+    iot_policy: str
+    mqtt_host: str
+    mqtt_port: int
+    ca_file: str
+    ca_key_file: str
+    alert_topic_arn: str
+    ops_topic_arn: str
+    clip_queue_url: str
+    clip_dlq_url: str
+    iot_data_http_endpoint: str
+    inbox_dir: str
+    devices_dir: str
+
+    def write(self, directory: Path) -> Path:
+        path = directory / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def read(cls, directory: Path) -> LocalStackInfo:
+        path = directory / STATE_FILE
+        try:
+            return cls.model_validate_json(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"no local stack in {directory} (start one with `humwatch local up`)") from exc
+        except ValidationError as exc:
+            raise ConfigError(f"{path} is not a local stack settings file: {exc.errors()[0]['msg']}") from exc
+
+    def is_running(self) -> bool:
+        """The process that wrote the file is alive (a stale file is left by a killed stack)."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

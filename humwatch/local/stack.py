@@ -1,0 +1,374 @@
+"""The local stack: the whole humwatch pipeline on one machine, wired the way AWS wires it.
+
+    moto server (S3, SQS, DynamoDB, SNS, IoT, CloudWatch)   resources from ResourceNames/PIPELINE
+    mosquitto (mTLS, certificates from a local CA)          plays IoT Core's MQTT broker
+    IotRulesEngine                                          plays the IoT rules (presign, telemetry)
+    IotDataEndpoint                                         plays the iot-data Publish API
+    SqsEventSource                                          plays Lambda's SQS event source mapping
+    Schedule                                                plays the EventBridge drift schedule
+    AlertInbox                                              plays the e-mail/SMS subscribers
+
+The three Lambda handlers are the real `functions/<fn>/handler.py`, called with AWS-shaped events
+and the same environment variables as in AWS (plus `AWS_ENDPOINT_URL`). `LocalStack` is a context
+manager; `stop()` (also on Ctrl-C) stops everything it started, in reverse order, and leaves no
+process or thread behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from humwatch import contracts
+from humwatch.contracts import ENV_ALERT_TOPIC_ARN, ENV_BUCKET, ENV_IOT_DATA_ENDPOINT, ENV_TABLE
+from humwatch.dal.local_resources import LocalResources
+from humwatch.dal.provisioning import StackResources, provision_stack
+from humwatch.dal.sqs_queue import SqsQueue
+from humwatch.local import pki
+from humwatch.local.alert_inbox import AlertInbox, ReceivedAlert
+from humwatch.local.iot_data_shim import IotDataEndpoint
+from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
+from humwatch.local.lambda_runtime import LOCAL_ACCOUNT, LocalLambda
+from humwatch.local.moto_endpoint import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoEndpoint
+from humwatch.local.mqtt_broker import MosquittoBroker
+from humwatch.local.schedule import Schedule
+from humwatch.local.settings import LocalStackInfo, LocalStackOptions
+from humwatch.local.sqs_event_source import BatchResult, SqsEventSource
+
+log = logging.getLogger(__name__)
+
+DRIFT_RULE_NAME = "humwatch-drift-check"
+INBOX_QUEUE = "humwatch-local-inbox"
+FUNCTIONS = ("presign_upload", "process_clip", "drift_check")
+
+
+def device_acl() -> str:
+    """Each device may only use its own topics (what the IoT policy grants); the rules engine's
+    identity may use all of them."""
+    root = contracts.TOPIC_ROOT
+    return (
+        f"user {ROUTER_IDENTITY}\n"
+        f"topic readwrite {root}/#\n\n"
+        f"pattern write {root}/%u/upload/request\n"
+        f"pattern write {root}/%u/telemetry\n"
+        f"pattern read {root}/%u/upload/response\n"
+    )
+
+
+@dataclass(frozen=True)
+class LocalDevice:
+    """What a simulated device needs to connect: its identity and TLS files, the broker address."""
+
+    thing: str
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    mqtt_host: str
+    mqtt_port: int
+    directory: Path
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the stack's lifetime and restore the previous values after."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+EventPrinter = Callable[[str], None]
+
+
+class LocalStack:
+    def __init__(
+        self,
+        options: LocalStackOptions | None = None,
+        *,
+        on_event: EventPrinter | None = None,
+        on_alert: Callable[[ReceivedAlert], None] | None = None,
+    ) -> None:
+        self.options = options or LocalStackOptions()
+        self.workdir = self.options.workdir.resolve()
+        self.on_event = on_event or (lambda line: None)
+        self.on_alert = on_alert
+        self._exit = ExitStack()
+        self._started = False
+        self.functions: dict[str, LocalLambda] = {}
+        # Set by start():
+        self.moto: MotoEndpoint
+        self.resources: StackResources
+        self.ca: pki.CA
+        self.broker: MosquittoBroker
+        self.rules: IotRulesEngine
+        self.iot_data: IotDataEndpoint
+        self.clip_queue: SqsQueue
+        self.dlq: SqsQueue
+        self.event_source: SqsEventSource
+        self.inbox: AlertInbox
+        self.drift_schedule: Schedule
+        self.info: LocalStackInfo
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        if self._started:
+            return self
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        """Stop everything in reverse order of start; safe to call twice."""
+        self._started = False
+        self._exit.close()
+
+    def _start(self) -> None:
+        opts = self.options
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        pki_dir = self.workdir / "pki"
+
+        # AWS: moto, credentials and region for every boto3 client of this process (functions too).
+        self.moto = MotoEndpoint().start()
+        self._exit.callback(self.moto.stop)
+        self._exit.enter_context(
+            _environment(
+                {
+                    "AWS_ENDPOINT_URL": self.moto.url,
+                    "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
+                    "AWS_REGION": opts.region,
+                    "AWS_DEFAULT_REGION": opts.region,
+                }
+            )
+        )
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        self.resources = provision_stack(
+            opts.names, endpoint_url=self.moto.url, region=opts.region, pipeline=opts.pipeline
+        )
+        local = LocalResources(endpoint_url=self.moto.url, region=opts.region)
+        local.set_visibility_timeout(self.resources.queue_url, opts.visibility_timeout_s)
+        local.create_device_policy(opts.names.iot_policy)
+        inbox_url = local.create_inbox(
+            INBOX_QUEUE, [self.resources.alert_topic_arn, self.resources.ops_topic_arn]
+        )
+        res = self.resources
+        self.on_event(f"moto server      {self.moto.url}  (bucket {res.bucket}, table {res.table})")
+
+        # MQTT: a CA (kept across restarts so provisioned devices stay valid), broker, rules client.
+        self.ca = pki.load_ca(pki_dir) if (pki_dir / "ca.key").is_file() else pki.make_ca(pki_dir)
+        server_cert, server_key = pki.issue_server_cert(self.ca, pki_dir)
+        router_cert, router_key = pki.issue_cert(self.ca, ROUTER_IDENTITY, pki_dir)
+        self.broker = MosquittoBroker(
+            self.workdir / "broker",
+            ca=self.ca,
+            server_cert=server_cert,
+            server_key=server_key,
+            acl=device_acl() if opts.device_acl else None,
+        )
+        self.broker.start()
+        self._exit.callback(self.broker.stop)
+        self.on_event(f"mosquitto (mTLS) {self.broker.host}:{self.broker.port}  (CA {self.ca.cert_path})")
+
+        # The functions' environment, exactly the variables the CDK stack sets, then cold starts.
+        self.rules = IotRulesEngine(
+            host=self.broker.host,
+            port=self.broker.port,
+            ca_file=self.ca.cert_path,
+            cert_file=router_cert,
+            key_file=router_key,
+            rules=[
+                TopicRule("upload_request", contracts.UPLOAD_REQUEST_FILTER, self._presign_action),
+                TopicRule("telemetry", contracts.TELEMETRY_FILTER, self._telemetry_action),
+            ],
+        )
+        self.iot_data = IotDataEndpoint(self.rules.publish).start()
+        self._exit.callback(self.iot_data.stop)
+        self._exit.enter_context(_environment(self.function_environment()))
+        # The functions' dependencies are cached per execution environment: a new stack is a new
+        # cold start (new endpoints), and nothing of it may outlive the stack.
+        _reset_function_caches()
+        self._exit.callback(_reset_function_caches)
+        for name in FUNCTIONS:
+            timeout = {
+                "presign_upload": opts.pipeline.presign_timeout_s,
+                "process_clip": opts.pipeline.process_clip_timeout_s,
+                "drift_check": opts.pipeline.drift_check_timeout_s,
+            }[name]
+            fn = LocalLambda(name, timeout_s=timeout, region=opts.region, functions_dir=opts.functions_dir)
+            fn.load()
+            self.functions[name] = fn
+
+        # Event routing.
+        self.rules.start()
+        self._exit.callback(self.rules.stop)
+
+        self.clip_queue = SqsQueue(self.resources.queue_url, endpoint_url=self.moto.url, region=opts.region)
+        self.dlq = SqsQueue(self.resources.dlq_url, endpoint_url=self.moto.url, region=opts.region)
+        self.event_source = SqsEventSource(
+            self.clip_queue,
+            self.functions["process_clip"].invoke,
+            batch_size=opts.pipeline.clip_batch_size,
+            batch_window_s=opts.effective_batch_window_s,
+            region=opts.region,
+            on_batch=self._on_batch,
+            name="process-clip-poller",
+        ).start()
+        self._exit.callback(self.event_source.stop)
+
+        self.inbox = AlertInbox(
+            SqsQueue(inbox_url, endpoint_url=self.moto.url, region=opts.region),
+            self.workdir / "inbox",
+            on_alert=self.on_alert,
+        ).start()
+        self._exit.callback(self.inbox.stop)
+
+        self.drift_schedule = Schedule(
+            self.functions["drift_check"].invoke,
+            interval_s=opts.drift_interval_s,
+            rule_name=DRIFT_RULE_NAME,
+            region=opts.region,
+            account=LOCAL_ACCOUNT,
+            on_result=self._on_drift_result,
+        )
+        if opts.drift_interval_s > 0:
+            self.drift_schedule.start()
+            self._exit.callback(self.drift_schedule.stop)
+
+        self.info = LocalStackInfo(
+            pid=os.getpid(),
+            started_at=contracts.format_timestamp(datetime.now(UTC)),
+            region=opts.region,
+            endpoint_url=self.moto.url,
+            table=self.resources.table,
+            bucket=self.resources.bucket,
+            iot_policy=opts.names.iot_policy,
+            mqtt_host=self.broker.host,
+            mqtt_port=self.broker.port,
+            ca_file=str(self.ca.cert_path),
+            ca_key_file=str(self.ca.key_path),
+            alert_topic_arn=self.resources.alert_topic_arn,
+            ops_topic_arn=self.resources.ops_topic_arn,
+            clip_queue_url=self.resources.queue_url,
+            clip_dlq_url=self.resources.dlq_url,
+            iot_data_http_endpoint=self.iot_data.url,
+            inbox_dir=str(self.inbox.directory),
+            devices_dir=str(self.workdir / "devices"),
+        )
+        state_file = self.info.write(self.workdir)
+        self._exit.callback(state_file.unlink, missing_ok=True)
+
+    # --- environment ------------------------------------------------------------------------------
+    def function_environment(self) -> dict[str, str]:
+        opts = self.options
+        env = {
+            ENV_BUCKET: self.resources.bucket,
+            ENV_TABLE: self.resources.table,
+            ENV_ALERT_TOPIC_ARN: self.resources.alert_topic_arn,
+            ENV_IOT_DATA_ENDPOINT: self.iot_data.url,
+            # botocore's per-service endpoint variable: any iot-data client reaches the shim.
+            "AWS_ENDPOINT_URL_IOT_DATA": self.iot_data.url,
+            "HUMWATCH_OPS_TOPIC_ARN": self.resources.ops_topic_arn,
+            "HUMWATCH_MAX_CLIP_BYTES": str(opts.pipeline.max_clip_bytes),
+            "HUMWATCH_URL_EXPIRY_S": str(opts.pipeline.url_expiry_s),
+            "POWERTOOLS_SERVICE_NAME": "humwatch",
+            "POWERTOOLS_METRICS_NAMESPACE": "Humwatch",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "false" if opts.emit_metrics else "true",
+            "POWERTOOLS_LOG_LEVEL": opts.log_level,
+        }
+        env.update(opts.function_env)
+        return env
+
+    # --- rule actions -------------------------------------------------------------------------------
+    def _presign_action(self, event: dict[str, Any]) -> Any:
+        return self.functions["presign_upload"].invoke(event)
+
+    def _telemetry_action(self, event: dict[str, Any]) -> None:
+        from humwatch.dal.history import HistoryTable
+
+        thing = str(event.pop("thing"))
+        HistoryTable(self.resources.table).put_telemetry(thing, event)
+
+    def _on_batch(self, result: BatchResult) -> None:
+        failed = f", {len(result.failed_ids)} failed" if result.failed_ids else ""
+        error = f" ({result.error})" if result.error else ""
+        self.on_event(
+            f"process_clip     batch of {result.size}{failed} in {result.duration_ms:.0f} ms{error}"
+        )
+
+    def _on_drift_result(self, result: Any) -> None:
+        if isinstance(result, dict):
+            drifted = ", ".join(result.get("drifted") or []) or "none"
+            silent = ", ".join(result.get("silent") or []) or "none"
+            devices = result.get("devices", "?")
+            self.on_event(f"drift_check      {devices} device(s); drifted: {drifted}; silent: {silent}")
+
+    # --- helpers for the demo and tests ---------------------------------------------------------------
+    def provision_device(self, thing: str) -> LocalDevice:
+        """A certificate for `thing` from the local CA (CN = thing name, as IoT Core's client id)."""
+        if not contracts.is_valid_thing_name(thing):
+            raise ValueError(f"invalid thing name {thing!r}")
+        directory = self.workdir / "devices" / thing
+        cert, key = pki.issue_cert(self.ca, thing, directory)
+        return LocalDevice(
+            thing=thing,
+            cert_file=cert,
+            key_file=key,
+            ca_file=self.ca.cert_path,
+            mqtt_host=self.broker.host,
+            mqtt_port=self.broker.port,
+            directory=directory,
+        )
+
+    def run_drift_check(self) -> Any:
+        """Run the scheduled drift check now (what the EventBridge rule does daily)."""
+        return self.drift_schedule.trigger()
+
+    def wait_until_drained(self, timeout_s: float = 60.0) -> bool:
+        """Every clip event processed (queue empty, no batch in flight)."""
+        return self.event_source.wait_drained(timeout_s)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval_s)
+        return predicate()
+
+    def threads(self) -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t is not threading.current_thread()]
+
+
+def _reset_function_caches() -> None:
+    from humwatch.services import wiring
+
+    wiring.reset()

@@ -1,0 +1,110 @@
+"""Decision threshold without test labels: hold out normal clips, fit a gamma, take a quantile.
+
+Defaults and why:
+- `DEFAULT_HOLDOUT_FRACTION = 0.2`: the threshold is a tail quantile, and a thin hold-out puts
+  it far too low (6 of 60 real DCASE clips flagged 4 of 15 unseen normals, DESIGN.md). A fifth
+  gives 12 clips of 60 and 60 of 300 while the autoencoder keeps 80% of the data; at least
+  `MIN_HOLDOUT` clips are held out whatever the fraction.
+- `DEFAULT_TARGET_FPR = 0.01` per clip: with the default alert policy (3 anomalous of the last 5
+  clips) and independent false positives, a false alert needs three in five: ~10 * 0.01^3 = 1e-5
+  per clip, i.e. ~0.02 false alerts per machine-week at one clip every 5 minutes. 0.05 would give
+  ~2.5 per machine-week, which is how alert systems get muted. Real false positives are
+  correlated (a loud afternoon), so the margin is needed.
+- Gamma with its location fixed at 0: scores are mean squared errors (positive); a free location
+  makes the maximum-likelihood fit unstable on 10-60 values (the DCASE 2021+ baselines fit a
+  gamma to autoencoder errors too, with a free location and more clips).
+scipy is imported inside the fitting function: training only; scoring reads the stored value.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_HOLDOUT_FRACTION = 0.2
+DEFAULT_TARGET_FPR = 0.01
+MIN_HOLDOUT = 3
+MIN_TRAIN = 1
+
+
+def split_holdout(
+    groups: Sequence[str], *, fraction: float = DEFAULT_HOLDOUT_FRACTION, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, holdout): stratified by group (e.g. machine folder), seeded.
+
+    Each group gives round(fraction * size) clips (at least one when the group has two or more)
+    so every machine/recording condition is represented in the calibration scores.
+    """
+    n = len(groups)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
+    if n < MIN_HOLDOUT + MIN_TRAIN:
+        raise ValueError(
+            f"need at least {MIN_HOLDOUT + MIN_TRAIN} normal clips to train and calibrate, got {n}"
+        )
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for i, group in enumerate(groups):
+        by_group[group].append(i)
+    holdout: list[int] = []
+    for group in sorted(by_group):
+        members = np.array(by_group[group])
+        take = round(fraction * len(members))
+        if len(members) >= 2:
+            take = min(max(take, 1), len(members) - 1)
+        holdout.extend(rng.permutation(members)[:take].tolist())
+    # Trim or top up (at random) to the overall size, so many tiny groups cannot take half the
+    # data and a few small ones cannot starve the calibration.
+    wanted = min(max(MIN_HOLDOUT, round(fraction * n)), n - MIN_TRAIN)
+    if len(holdout) > wanted:
+        holdout = rng.permutation(holdout)[:wanted].tolist()
+    elif len(holdout) < wanted:
+        chosen = set(holdout)
+        rest = [i for i in rng.permutation(n).tolist() if i not in chosen]
+        holdout.extend(rest[: wanted - len(holdout)])
+    held = np.array(sorted(holdout), dtype=np.int64)
+    train = np.setdiff1d(np.arange(n), held)
+    return train, held
+
+
+def fit_gamma_threshold(
+    scores: Sequence[float] | np.ndarray, target_fpr: float = DEFAULT_TARGET_FPR
+) -> dict[str, Any]:
+    """Threshold = gamma ppf(1 - target_fpr) fitted to normal hold-out scores (loc fixed at 0).
+
+    Returns the `threshold` block of model.json. Falls back to a method-of-moments gamma when the
+    maximum-likelihood fit fails (identical scores, numerical trouble) and says so in `method`.
+    """
+    from scipy import stats
+
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size < 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError("need at least 2 positive finite scores to fit a threshold")
+    if not 0.0 < target_fpr < 1.0:
+        raise ValueError(f"target FPR must be in (0, 1), got {target_fpr}")
+    method = "gamma"
+    try:
+        if np.ptp(values) <= 1e-9 * float(values.mean()):
+            raise ValueError("identical scores")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            shape, loc, scale = stats.gamma.fit(values, floc=0.0)
+        if not (np.isfinite(shape) and np.isfinite(scale) and shape > 0 and scale > 0):
+            raise ValueError("degenerate fit")
+    except (ValueError, RuntimeError, FloatingPointError):
+        mean, var = float(values.mean()), float(values.var())
+        var = max(var, (1e-3 * mean) ** 2)  # identical scores: assume a 0.1% spread
+        shape, loc, scale, method = mean * mean / var, 0.0, var / mean, "gamma-moments"
+    value = float(stats.gamma.ppf(1.0 - target_fpr, shape, loc=loc, scale=scale))
+    return {
+        "value": value,
+        "method": method,
+        "target_fpr": float(target_fpr),
+        "observed_validation_fpr": float(np.mean(values > value)),
+        "n_validation": int(values.size),
+        "gamma": {"shape": float(shape), "loc": float(loc), "scale": float(scale)},
+    }

@@ -1,0 +1,113 @@
+"""Typed records stored in the history table (see docs/architecture.md, "History table").
+
+They live outside `humwatch.dal` so logic and CLI code can use them without importing boto3;
+`humwatch.dal.history.HistoryTable` converts them to and from DynamoDB items.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from humwatch.alerts.policy import AlertState
+
+
+class ClipStatus(StrEnum):
+    SCORED = "SCORED"
+    REJECTED = "REJECTED"
+
+
+Label = Literal["anomaly", "normal"]
+LABELS: tuple[str, ...] = ("anomaly", "normal")
+
+
+class ClipRecord(BaseModel):
+    """One clip's result: exactly one per uploaded object (conditional write on its key)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    thing: str
+    clip_id: str
+    captured_at: datetime
+    status: ClipStatus
+    processed_at: datetime
+    s3_key: str
+    etag: str = ""
+    size: int | None = None
+    # SCORED
+    score: float | None = None
+    threshold: float | None = None
+    ratio: float | None = None
+    is_anomaly: bool = False
+    model_id: str | None = None
+    model_version: str | None = None
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    band_means: list[float] | None = None
+    processing_ms: float | None = None
+    # REJECTED: a stable reason code (AudioRejectReason or "too_large", ...) and a sentence
+    reason: str | None = None
+    reason_message: str | None = None
+    # operator feedback
+    label: Label | None = None
+    label_note: str | None = None
+    labelled_at: datetime | None = None
+    ttl: int | None = None  # epoch seconds; DynamoDB TTL deletes the item after it
+
+
+class PendingAlert(BaseModel):
+    """An alert decided and saved with the state but not yet confirmed published (outbox):
+    a retry of the record publishes it again instead of losing it."""
+
+    clip_id: str
+    subject: str
+    body: str
+    attributes: dict[str, str]
+
+
+class DeviceState(BaseModel):
+    """The `state` item of a device: alert state, last result, optimistic-lock revision."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    thing: str
+    alert: AlertState = Field(default_factory=AlertState)
+    last_clip_at: datetime | None = None
+    last_status: ClipStatus | None = None
+    last_score: float | None = None
+    last_ratio: float | None = None
+    model_id: str | None = None
+    model_version: str | None = None
+    pending_alert: PendingAlert | None = None
+    alerts_sent: int = 0
+    rev: int = 0  # 0 = not stored yet
+
+
+class DeviceInfo(BaseModel):
+    """Registry entry of a device: which model scores it and what kind of machine it is."""
+
+    thing: str
+    model_id: str | None = None  # None -> the default model
+    machine_type: str = "machine"
+    created_at: datetime
+    description: str | None = None
+
+
+class ModelPointer(BaseModel):
+    """Registry entry of a model: the version that scores clips now."""
+
+    model_id: str
+    version: str
+    sha256: str
+    published_at: datetime
+
+
+class TelemetryRecord(BaseModel):
+    """The last heartbeat of a device, as the device sent it, plus when it arrived."""
+
+    thing: str
+    received_at: datetime | None = None
+    payload: dict[str, Any]

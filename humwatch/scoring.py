@@ -1,0 +1,134 @@
+"""Score clips with a model bundle: one onnxruntime session, one thread, no spinning.
+
+This module runs inside Lambda, so it imports only numpy, onnxruntime, pydantic (through the
+bundle) and humwatch.audio (soundfile): no scipy, onnx, librosa or matplotlib.
+Why one thread without spinning: onnxruntime's default spinning pool costs ~5 ms per call on a
+model this small, and a Lambda has one vCPU's worth of time to share anyway (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
+from humwatch.errors import AudioRejected, AudioRejectReason, ModelBundleError
+from humwatch.model.bundle import ModelBundle
+
+DEFAULT_LIMITS = AudioLimits()
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    score: float
+    threshold: float
+    ratio: float  # score / threshold
+    is_anomaly: bool  # score > threshold
+    band_means: list[float]  # per-mel-band mean log-mel of the clip (drift)
+    model_id: str
+    model_version: str
+
+
+def session_options() -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # warnings about unused initialisers are noise in Lambda logs
+    return options
+
+
+class Scorer:
+    """Holds one bundle's onnxruntime session; `score()` is safe to call for many clips."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        manifest = bundle.manifest
+        try:
+            self._session = ort.InferenceSession(
+                bundle.onnx_bytes, session_options(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
+            raise ModelBundleError(f"model.onnx cannot be loaded by onnxruntime: {exc}") from None
+        inputs = [i.name for i in self._session.get_inputs()]
+        outputs = [o.name for o in self._session.get_outputs()]
+        if inputs != manifest.onnx_inputs:
+            raise ModelBundleError(
+                f"model.onnx inputs {inputs} differ from model.json {manifest.onnx_inputs}"
+            )
+        if outputs != manifest.onnx_outputs:
+            raise ModelBundleError(
+                f"model.onnx outputs {outputs} differ from model.json {manifest.onnx_outputs}"
+            )
+        self._input = inputs[0]
+        self._score_index = outputs.index("score")
+        self._band_index = outputs.index("band_means")
+        self._min_samples = max(manifest.features.min_samples, manifest.features.n_fft)
+        self.sample_rate = manifest.features.sample_rate
+        self.threshold = manifest.threshold.value
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> Scorer:
+        return cls(ModelBundle.load(directory))
+
+    def run(self, samples: np.ndarray) -> list[np.ndarray]:
+        """Every graph output for one waveform (float32 mono at the model's rate)."""
+        x = np.ascontiguousarray(samples, dtype=np.float32)
+        if x.ndim != 1:
+            raise ValueError(f"expected mono samples, got shape {x.shape}")
+        if x.size < self._min_samples:
+            raise AudioRejected(
+                f"clip has {x.size} samples; the model needs at least {self._min_samples}",
+                code=AudioRejectReason.TOO_SHORT.value,
+            )
+        return list(self._session.run(None, {self._input: x}))
+
+    def score_samples(self, samples: np.ndarray) -> ClipScore:
+        outputs = self.run(samples)
+        score = float(outputs[self._score_index])
+        if not np.isfinite(score):
+            raise AudioRejected("clip produced a non-finite score", code=AudioRejectReason.NOT_FINITE.value)
+        manifest = self.bundle.manifest
+        return ClipScore(
+            score=score,
+            threshold=self.threshold,
+            ratio=score / self.threshold,
+            is_anomaly=score > self.threshold,
+            band_means=[float(v) for v in np.asarray(outputs[self._band_index]).ravel()],
+            model_id=manifest.model_id,
+            model_version=manifest.version,
+        )
+
+    def score(self, audio: DecodedAudio) -> ClipScore:
+        if audio.sample_rate != self.sample_rate:
+            raise AudioRejected(
+                f"clip is {audio.sample_rate} Hz but model {self.bundle.manifest.model_id} expects "
+                f"{self.sample_rate} Hz (decode with target_sample_rate={self.sample_rate})",
+                code=AudioRejectReason.UNSUPPORTED.value,
+            )
+        return self.score_samples(audio.samples)
+
+
+def decode_for(
+    scorer: Scorer, source: bytes | str | Path, *, limits: AudioLimits = DEFAULT_LIMITS
+) -> DecodedAudio:
+    """Decode a clip the way the scorer's model wants it (sample rate, channel)."""
+    channel = scorer.bundle.manifest.channel
+    return decode_audio(
+        source,
+        target_sample_rate=scorer.sample_rate,
+        channel="mean" if channel == "mean" else int(channel),
+        limits=limits,
+    )
+
+
+def score_clip(
+    scorer: Scorer, source: bytes | str | Path, *, limits: AudioLimits = DEFAULT_LIMITS
+) -> ClipScore:
+    """Decode with the bundle's sample rate and channel, then score. Raises AudioRejected."""
+    return scorer.score(decode_for(scorer, source, limits=limits))

@@ -1,0 +1,347 @@
+"""process_clip: turn S3 `ObjectCreated` notifications into history items, alert state and alerts.
+
+Per clip object: parse the key (thing, capture time, clip id); skip work already done (the clip
+has an item); reject oversize objects from the event's size before downloading; download, decode,
+validate, score with the device's current model; write exactly one history item (conditional on
+the key); fold the result into the device's alert state (optimistic lock on `rev`, re-read and
+re-apply on conflict); publish an SNS alert when the policy fires.
+
+Failure semantics (see `humwatch.errors.disposition`): bad input (AudioRejected, a vanished
+object) becomes a REJECTED item with its reason and is never retried or alerted on; transient
+failures raise, so the SQS batch reports only that record in `batchItemFailures`.
+
+Alerts use an outbox: the rendered alert is saved in the state (`pending_alert`) together with the
+state change that decided it, published, then cleared. A crash or throttle between those steps
+leaves it pending and the record's retry publishes it, so an alert is never lost (and the state's
+clip ids keep a redelivered clip from being counted or alerted twice).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from humwatch import contracts as c
+from humwatch.alerts.message import AlertContext, render_alert
+from humwatch.alerts.policy import AlertDecision, ClipFlag, evaluate
+from humwatch.audio import AudioLimits
+from humwatch.config import ProcessSettings
+from humwatch.dal.clip_store import ClipStore
+from humwatch.dal.history import HistoryTable
+from humwatch.dal.notifier import Notifier
+from humwatch.errors import AudioRejected, AudioRejectReason, ConflictError, NotFound, TransientError
+from humwatch.observability import Metric, clip_context, count, gauge, logger, milliseconds, tracer
+from humwatch.records import ClipRecord, ClipStatus, DeviceState, PendingAlert
+from humwatch.scoring import decode_for
+from humwatch.services.events import S3EventRecord, S3Notification
+from humwatch.services.scorers import DeviceModel, ScorerCache
+
+STATE_ATTEMPTS = 8
+
+
+class Outcome(StrEnum):
+    SCORED = "scored"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class ClipOutcome:
+    key: str
+    outcome: Outcome
+    thing: str | None = None
+    clip_id: str | None = None
+    reason: str | None = None
+    alert_sent: bool = False
+    ratio: float | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ProcessDeps:
+    settings: ProcessSettings
+    history: HistoryTable
+    clips: ClipStore
+    notifier: Notifier
+    scorers: ScorerCache
+    clock: Callable[[], datetime] = field(default=_utcnow)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+# --- entry points ----------------------------------------------------------------------------------
+def process_message(body: str, deps: ProcessDeps) -> list[ClipOutcome]:
+    """One SQS message body (an S3 notification). Raises only for what is worth retrying."""
+    try:
+        notification = S3Notification.model_validate(json.loads(body))
+    except ValueError:
+        # Not an S3 notification at all: retrying cannot fix it; the queue is ours, so log loudly.
+        logger.error("SQS message is not an S3 event notification; dropped", extra={"size": len(body)})
+        count(Metric.CLIPS_REJECTED)
+        return [ClipOutcome(key="", outcome=Outcome.IGNORED, reason="not_an_s3_event")]
+    if notification.is_test_event:
+        logger.info("s3:TestEvent ignored")
+        return []
+    return [process_record(record, deps) for record in notification.records]
+
+
+def process_record(record: S3EventRecord, deps: ProcessDeps) -> ClipOutcome:
+    """One S3 event record (one object)."""
+    key = record.key
+    if not record.is_object_created:
+        return ClipOutcome(key=key, outcome=Outcome.IGNORED, reason=f"event {record.eventName}")
+    if record.s3.bucket.name != deps.clips.bucket:
+        logger.warning("event for another bucket ignored", extra={"bucket": record.s3.bucket.name})
+        return ClipOutcome(key=key, outcome=Outcome.IGNORED, reason="other_bucket")
+    try:
+        parsed = c.parse_clip_key(key)
+    except ValueError:
+        logger.warning("object key is not a clip key; ignored", extra={"key": key})
+        return ClipOutcome(key=key, outcome=Outcome.IGNORED, reason="not_a_clip_key")
+    with clip_context(parsed.thing, parsed.clip_id, key=key):
+        return _process_clip(record, parsed, deps)
+
+
+# --- one clip --------------------------------------------------------------------------------------
+@tracer.capture_method
+def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -> ClipOutcome:
+    started = time.perf_counter()
+    thing, clip_id = parsed.thing, parsed.clip_id
+    etag = (record.s3.object.eTag or "").strip('"')
+    size = record.s3.object.size
+
+    if deps.scorers.device(thing) is None:
+        # First clip of an unregistered device: register it so listings and drift checks see it.
+        deps.history.put_device(thing, overwrite=False)
+        deps.scorers.forget_device(thing)
+
+    base: dict[str, Any] = {
+        "thing": thing,
+        "clip_id": clip_id,
+        "captured_at": parsed.captured_at,
+        "s3_key": record.key,
+        "etag": etag,
+        "size": size,
+        "ttl": _ttl(deps),
+    }
+    model: DeviceModel | None = None
+    try:
+        if size is not None and size > deps.settings.max_clip_bytes:
+            raise AudioRejected(
+                f"object is {size} bytes, over the {deps.settings.max_clip_bytes}-byte limit",
+                code=AudioRejectReason.TOO_LARGE.value,
+            )
+        model = deps.scorers.for_device(thing)
+        data = deps.clips.get_bytes(record.key, max_bytes=deps.settings.max_clip_bytes)
+        audio = decode_for(model.scorer, data, limits=AudioLimits(max_bytes=deps.settings.max_clip_bytes))
+        score = model.scorer.score(audio)
+    except (AudioRejected, NotFound) as exc:
+        reason = exc.code if isinstance(exc, AudioRejected) else "missing_object"
+        item = ClipRecord(
+            **base,
+            status=ClipStatus.REJECTED,
+            processed_at=deps.clock(),
+            reason=reason,
+            reason_message=exc.message,
+            model_id=model.model_id if model else None,
+            model_version=model.version if model else None,
+            processing_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        if not deps.history.put_clip_result(item):
+            return _duplicate(item, deps)
+        _update_state(item, deps, flag=None, model=model)
+        count(Metric.CLIPS_REJECTED)
+        logger.warning("clip rejected", extra={"reason": reason, "detail": exc.message})
+        return ClipOutcome(
+            key=record.key, outcome=Outcome.REJECTED, thing=thing, clip_id=clip_id, reason=reason
+        )
+
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    item = ClipRecord(
+        **base,
+        status=ClipStatus.SCORED,
+        processed_at=deps.clock(),
+        score=score.score,
+        threshold=score.threshold,
+        ratio=score.ratio,
+        is_anomaly=score.is_anomaly,
+        model_id=model.model_id,
+        model_version=model.version,
+        duration_s=audio.duration_s,
+        sample_rate=audio.sample_rate,
+        band_means=[round(float(v), 4) for v in score.band_means],
+        processing_ms=round(elapsed_ms, 3),
+    )
+    if not deps.history.put_clip_result(item):
+        return _duplicate(item, deps)
+    count(Metric.CLIPS_SCORED)
+    gauge(Metric.ANOMALY_SCORE, score.ratio)
+    milliseconds(Metric.PROCESSING_MS, elapsed_ms)
+    logger.info(
+        "clip scored",
+        extra={"score": score.score, "ratio": round(score.ratio, 3), "is_anomaly": score.is_anomaly},
+    )
+    flag = ClipFlag(
+        clip_id=clip_id, captured_at=parsed.captured_at, is_anomaly=score.is_anomaly, ratio=score.ratio
+    )
+    sent = _update_state(item, deps, flag=flag, model=model)
+    return ClipOutcome(
+        key=record.key,
+        outcome=Outcome.SCORED,
+        thing=thing,
+        clip_id=clip_id,
+        alert_sent=sent,
+        ratio=score.ratio,
+    )
+
+
+def _ttl(deps: ProcessDeps) -> int | None:
+    days = deps.settings.history_ttl_days
+    return int((deps.clock() + timedelta(days=days)).timestamp()) if days > 0 else None
+
+
+def _duplicate(attempted: ClipRecord, deps: ProcessDeps) -> ClipOutcome:
+    """The conditional write found an item: a redelivered event (rare, so it was cheaper to score
+    again than to look the item up before every clip). Finish from the stored item."""
+    existing = deps.history.get_clip(attempted.thing, attempted.captured_at, attempted.clip_id)
+    return _finish_duplicate(existing or attempted, deps)
+
+
+def _finish_duplicate(existing: ClipRecord, deps: ProcessDeps) -> ClipOutcome:
+    """A redelivered event: the item exists. Make sure the state counted it and no alert is stuck
+    in the outbox (the first delivery may have failed after writing the item)."""
+    sent = False
+    if existing.status is ClipStatus.SCORED and existing.ratio is not None:
+        flag = ClipFlag(
+            clip_id=existing.clip_id,
+            captured_at=existing.captured_at,
+            is_anomaly=existing.is_anomaly,
+            ratio=existing.ratio,
+        )
+        model = None
+        try:
+            model = deps.scorers.for_device(existing.thing)
+        except Exception:  # the alert text only needs the machine type; never fail a duplicate on it
+            model = None
+        sent = _update_state(existing, deps, flag=flag, model=model)
+    count(Metric.DUPLICATE_EVENTS)
+    logger.info("duplicate clip event; item already written")
+    return ClipOutcome(
+        key=existing.s3_key,
+        outcome=Outcome.DUPLICATE,
+        thing=existing.thing,
+        clip_id=existing.clip_id,
+        alert_sent=sent,
+    )
+
+
+# --- alert state -----------------------------------------------------------------------------------
+def _apply(
+    state: DeviceState, item: ClipRecord, flag: ClipFlag | None, model: DeviceModel | None, deps: ProcessDeps
+) -> tuple[DeviceState, AlertDecision | None]:
+    decision = None
+    update: dict[str, Any] = {}
+    if flag is not None:
+        if any(f.clip_id == flag.clip_id for f in state.alert.recent):
+            return state, None  # already counted
+        alert, decision = evaluate(deps.settings.alert_policy, state.alert, flag)
+        update["alert"] = alert
+    if state.last_clip_at is None or item.captured_at >= state.last_clip_at:
+        update.update(
+            last_clip_at=item.captured_at,
+            last_status=item.status,
+            last_score=item.score,
+            last_ratio=item.ratio,
+            model_id=item.model_id or state.model_id,
+            model_version=item.model_version or state.model_version,
+        )
+    if decision is not None:
+        message = render_alert(
+            decision,
+            AlertContext(
+                thing=item.thing,
+                machine_type=model.machine_type if model else "machine",
+                captured_at=item.captured_at,
+                clip_id=item.clip_id,
+                score=float(item.score or 0.0),
+                threshold=float(item.threshold or 1.0),
+                model_id=item.model_id or "?",
+                model_version=item.model_version or "?",
+                first_anomaly_at=_first_anomaly(update.get("alert", state.alert).recent, decision),
+            ),
+        )
+        update["pending_alert"] = PendingAlert(
+            clip_id=item.clip_id, subject=message.subject, body=message.body, attributes=message.attributes
+        )
+        update["alerts_sent"] = state.alerts_sent + 1
+    return state.model_copy(update=update), decision
+
+
+def _first_anomaly(recent: tuple[ClipFlag, ...], decision: AlertDecision) -> datetime | None:
+    times = [f.captured_at for f in recent if f.clip_id in decision.clip_ids]
+    return min(times) if times else None
+
+
+def _retry_pause(attempt: int, deps: ProcessDeps) -> None:
+    deps.sleep(min(0.4, 0.01 * 2**attempt) * (0.5 + random.random()))
+
+
+def _update_state(
+    item: ClipRecord, deps: ProcessDeps, *, flag: ClipFlag | None, model: DeviceModel | None
+) -> bool:
+    """Fold the clip into the device state (optimistic lock); publish a pending alert. True if sent."""
+    thing = item.thing
+    for attempt in range(STATE_ATTEMPTS):
+        state = deps.history.get_state(thing) or DeviceState(thing=thing)
+        new_state, decision = _apply(state, item, flag, model, deps)
+        if new_state == state:
+            break
+        try:
+            state = deps.history.save_state(thing, new_state, state.rev)
+        except ConflictError:
+            _retry_pause(attempt, deps)
+            continue
+        if decision is not None:
+            logger.info(
+                "alert decided",
+                extra={
+                    "severity": decision.severity.value,
+                    "reason": decision.reason.value,
+                    "rev": state.rev,
+                },
+            )
+        break
+    else:
+        raise TransientError(f"alert state of {thing} kept changing; retrying the record later")
+    return _flush_pending_alert(state, deps)
+
+
+def _flush_pending_alert(state: DeviceState, deps: ProcessDeps) -> bool:
+    pending = state.pending_alert
+    if pending is None:
+        return False
+    deps.notifier.publish(deps.settings.alert_topic_arn, pending.subject, pending.body, pending.attributes)
+    count(Metric.ALERTS_SENT)
+    logger.info("alert published", extra={"severity": pending.attributes.get("severity")})
+    for attempt in range(STATE_ATTEMPTS):
+        current = deps.history.get_state(state.thing)
+        if current is None or current.pending_alert != pending:
+            return True
+        try:
+            deps.history.save_state(
+                state.thing, current.model_copy(update={"pending_alert": None}), current.rev
+            )
+            return True
+        except ConflictError:
+            _retry_pause(attempt, deps)
+    # Published but not cleared: a later clip of this device may publish it once more (at least once).
+    return True

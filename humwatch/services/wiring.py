@@ -1,0 +1,72 @@
+"""Build each function's settings and dependencies once per execution environment (cold start).
+
+Handlers call these lazily on their first event; the result is cached for the warm invocations
+that follow (boto3 clients, the Scorer cache, validated settings). `reset()` forgets everything:
+tests and the local stack use it to simulate a new cold start.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, load_settings
+from humwatch.dal import aws
+from humwatch.dal.clip_store import ClipStore
+from humwatch.dal.device_channel import DeviceChannel
+from humwatch.dal.history import HistoryTable
+from humwatch.dal.model_store import ModelStore
+from humwatch.dal.notifier import Notifier
+from humwatch.dal.report_store import ReportStore
+from humwatch.services.drift_check import DriftDeps
+from humwatch.services.presign import PresignDeps
+from humwatch.services.process import ProcessDeps
+from humwatch.services.scorers import ScorerCache
+
+
+@cache
+def presign_deps() -> PresignDeps:
+    settings = load_settings(PresignSettings)
+    s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
+    return PresignDeps(
+        settings=settings,
+        clips=ClipStore(settings.bucket, client=s3),
+        channel=DeviceChannel(settings.iot_data_endpoint),
+    )
+
+
+@cache
+def process_deps() -> ProcessDeps:
+    settings = load_settings(ProcessSettings)
+    s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
+    history = HistoryTable(settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url))
+    models = ModelStore(settings.bucket, client=s3)
+    return ProcessDeps(
+        settings=settings,
+        history=history,
+        clips=ClipStore(settings.bucket, client=s3),
+        notifier=Notifier(client=aws.client("sns", endpoint_url=settings.endpoint_url)),
+        scorers=ScorerCache(
+            history, models, fallback_model_id=settings.default_model_id, refresh_s=settings.model_refresh_s
+        ),
+    )
+
+
+@cache
+def drift_deps() -> DriftDeps:
+    settings = load_settings(DriftSettings)
+    s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
+    return DriftDeps(
+        settings=settings,
+        history=HistoryTable(
+            settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url)
+        ),
+        reports=ReportStore(settings.bucket, client=s3),
+        models=ModelStore(settings.bucket, client=s3),
+        notifier=Notifier(client=aws.client("sns", endpoint_url=settings.endpoint_url)),
+    )
+
+
+def reset() -> None:
+    presign_deps.cache_clear()
+    process_deps.cache_clear()
+    drift_deps.cache_clear()

@@ -1,0 +1,208 @@
+"""The whole pipeline on one machine: real edge uploaders -> mosquitto (mTLS) -> presign handler ->
+S3 (moto) -> SQS -> process_clip handler -> DynamoDB history + SNS alerts, then the drift handler.
+
+Given two devices (fan-01 normal, fan-02 with a bearing fault from its third clip) replaying six
+clips each through `humwatch-edge`, plus one corrupt upload from fan-01, the test checks what an
+operator relies on: one history item per uploaded object, one alert for the faulty machine and
+none for the normal one, the corrupt clip recorded as REJECTED, nothing dead-lettered, a drift
+report written, and nothing left running once the stack stops.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from humwatch.contracts import CLIPS_PREFIX
+from humwatch.dal import aws
+from humwatch.dal.clip_store import ClipStore
+from humwatch.dal.history import HistoryTable
+from humwatch.dal.model_store import ModelStore
+from humwatch.local.device_client import LocalDeviceClient
+from humwatch.local.devices import EdgeUploaderProcess, ProvisionedDevice, provision_local_device
+from humwatch.local.scenario import DemoRecipe, ensure_demo_model, write_device_clips
+from humwatch.local.settings import LocalStackOptions
+from humwatch.local.stack import LocalStack
+from humwatch.records import ClipRecord, ClipStatus
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+CLIPS_PER_DEVICE = 6
+FAULT_FROM = 2  # fan-02: clips 2..5 carry the fault -> 3 of the last 5 anomalous -> one alert
+INTERVAL_S = 2
+CORRUPT = b"fLaC" + bytes(range(256)) * 8  # FLAC magic, then garbage: not decodable audio
+
+
+@dataclass
+class PipelineRun:
+    stack: LocalStack
+    history: HistoryTable
+    object_keys: list[str]
+    records: dict[str, list[ClipRecord]]
+    corrupt_key: str
+    drift_result: dict[str, object]
+    threads_before: set[threading.Thread]
+    processes: list[int] = field(default_factory=list)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A child that exited but was not reaped yet is a zombie: not running.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _processes_using(path: Path) -> list[int]:
+    """Pids whose command line names `path` (the broker is started with its config file)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(path).encode() in cmdline and _alive(int(proc.name)):
+                pids.append(int(proc.name))
+    return pids
+
+
+def _list_clip_objects(bucket: str) -> list[str]:
+    s3 = aws.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=CLIPS_PREFIX)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
+    work = tmp_path_factory.mktemp("e2e")
+    recipe = DemoRecipe()
+    model_dir, _ = ensure_demo_model(work / "cache", recipe)
+    folders = {
+        "fan-01": write_device_clips(work / "clips/fan-01", n_clips=CLIPS_PER_DEVICE, recipe=recipe, seed=1)[
+            0
+        ].parent,
+        "fan-02": write_device_clips(
+            work / "clips/fan-02", n_clips=CLIPS_PER_DEVICE, recipe=recipe, fault_from=FAULT_FROM, seed=2
+        )[0].parent,
+    }
+    threads_before = set(threading.enumerate())
+    options = LocalStackOptions.build(
+        workdir=work / "stack",
+        batch_window_s=1,
+        drift_interval_s=0,
+        function_env={"HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S), "HUMWATCH_DRIFT_MIN_CLIPS": "5"},
+    )
+    stack = LocalStack(options).start()
+    edges: list[EdgeUploaderProcess] = []
+    try:
+        history = HistoryTable(stack.info.table)
+        ModelStore(stack.info.bucket).publish_dir(model_dir, recipe.model_id, history, make_default=True)
+        devices: dict[str, ProvisionedDevice] = {
+            thing: provision_local_device(stack, thing, interval_s=INTERVAL_S, duration_s=INTERVAL_S)
+            for thing in folders
+        }
+        # A corrupt upload through the normal device path (MQTT request, presigned PUT) before the
+        # device program connects with the same client id.
+        dev = devices["fan-01"]
+        with LocalDeviceClient(
+            "fan-01",
+            host=dev.mqtt_host,
+            port=dev.mqtt_port,
+            ca_file=dev.ca_file,
+            cert_file=dev.cert_file,
+            key_file=dev.key_file,
+        ) as client:
+            corrupt = client.upload(CORRUPT)
+        edges = [
+            EdgeUploaderProcess(devices[t], folder=folders[t], telemetry_interval_s=2).start()
+            for t in folders
+        ]
+        pids = [e.pid for e in edges if e.pid is not None]
+
+        expected = {"fan-01": CLIPS_PER_DEVICE + 1, "fan-02": CLIPS_PER_DEVICE}
+
+        def all_recorded() -> bool:
+            return all(len(list(history.query_clips(t))) >= n for t, n in expected.items())
+
+        assert stack.wait_for(all_recorded, timeout_s=90, interval_s=0.5), (
+            "not every clip reached the history"
+        )
+        assert stack.wait_until_drained(timeout_s=30)
+        for edge in edges:
+            edge.stop()
+        # Alerts travel SNS -> inbox queue -> poller: give the inbox a moment to catch up.
+        stack.wait_for(lambda: len(stack.inbox.alerts(topic_name="humwatch-alerts")) >= 1, timeout_s=10)
+        drift_result = stack.run_drift_check()
+        yield PipelineRun(
+            stack=stack,
+            history=history,
+            object_keys=_list_clip_objects(stack.info.bucket),
+            records={t: list(history.query_clips(t)) for t in folders},
+            corrupt_key=corrupt.key,
+            drift_result=drift_result,
+            threads_before=threads_before,
+            processes=pids,
+        )
+    finally:
+        for edge in edges:
+            edge.stop()
+        stack.stop()
+
+
+def test_every_uploaded_clip_has_exactly_one_history_item(run: PipelineRun) -> None:
+    keys_in_history = [r.s3_key for records in run.records.values() for r in records]
+    assert len(run.object_keys) == 2 * CLIPS_PER_DEVICE + 1
+    assert sorted(keys_in_history) == sorted(run.object_keys)
+
+
+def test_the_faulty_device_raised_exactly_one_alert_and_the_normal_one_none(run: PipelineRun) -> None:
+    alerts = run.stack.inbox.alerts(topic_name="humwatch-alerts")
+    assert [a.device for a in alerts] == ["fan-02"]
+    assert "fan-02" in alerts[0].subject
+    fan02 = run.records["fan-02"]
+    assert sum(r.is_anomaly for r in fan02) >= 3  # 4 faulty clips, yet one alert (cooldown)
+    assert not any(r.is_anomaly for r in run.records["fan-01"])
+
+
+def test_the_corrupt_clip_is_rejected_with_a_reason(run: PipelineRun) -> None:
+    (record,) = [r for r in run.records["fan-01"] if r.s3_key == run.corrupt_key]
+    assert record.status == ClipStatus.REJECTED
+    assert record.reason and record.score is None and not record.is_anomaly
+    scored = [r for r in run.records["fan-01"] if r.s3_key != run.corrupt_key]
+    assert all(r.status == ClipStatus.SCORED for r in scored)
+
+
+def test_nothing_was_dead_lettered(run: PipelineRun) -> None:
+    assert run.stack.dlq.depth() == 0
+    assert run.stack.event_source.stats.invocation_errors == 0
+
+
+def test_a_drift_report_exists_for_each_device(run: PipelineRun) -> None:
+    reports = run.drift_result["reports"]
+    assert isinstance(reports, dict) and set(reports) == {"fan-01", "fan-02"}
+    store = ClipStore(run.stack.info.bucket)
+    for key in reports.values():
+        assert store.head(str(key)).size > 0
+
+
+def test_nothing_is_left_running_after_stop(run: PipelineRun) -> None:
+    broker_config = run.stack.broker.config_path
+    assert len(_processes_using(broker_config)) == 1  # the check can see a running broker
+
+    run.stack.stop()
+
+    assert _processes_using(broker_config) == []
+    assert not any(_alive(pid) for pid in run.processes)
+    leftover = [t.name for t in set(threading.enumerate()) - run.threads_before if t.is_alive()]
+    assert leftover == []
+    assert not (run.stack.workdir / "local-stack.json").exists()

@@ -1,0 +1,114 @@
+"""Shared integration fixtures: a real moto server (HTTP) and the full humwatch resource set.
+
+`moto_endpoint` starts one ThreadedMotoServer on a free port per session; `aws_stack` provisions
+bucket, table (+GSI, TTL), queue (+DLQ, S3 notifications) and topics through the same helper the
+local stack uses, and resets the server afterwards so every test starts empty.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lambda_harness import TopicInbox, subscribe_inbox
+from moto.server import ThreadedMotoServer
+
+from humwatch.contracts import ResourceNames
+from humwatch.dal import aws
+from humwatch.dal.history import HistoryTable
+from humwatch.dal.provisioning import StackResources, provision_stack
+
+_FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """Base URL of a moto server running in this process (stopped at the end of the session)."""
+    saved = {k: os.environ.get(k) for k in _FAKE_AWS_ENV}
+    os.environ.update(_FAKE_AWS_ENV)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+@pytest.fixture
+def aws_stack(moto_endpoint: str) -> Iterator[StackResources]:
+    """A freshly provisioned resource set on the moto server; the server is reset afterwards."""
+    stack = provision_stack(ResourceNames(), endpoint_url=moto_endpoint, region="us-east-1")
+    try:
+        yield stack
+    finally:
+        reset_moto(moto_endpoint)
+
+
+@pytest.fixture
+def history(aws_stack: StackResources) -> HistoryTable:
+    return HistoryTable(aws_stack.table, client=aws.client("dynamodb", endpoint_url=aws_stack.endpoint_url))
+
+
+# --- Lambda functions against the moto stack -------------------------------------------------------
+@pytest.fixture(scope="session")
+def trained_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (tiny) ONNX model bundle trained on synthetic normal fan clips: 12 clips of 3 s,
+    3 epochs (~1 s). Clips scored in tests come from the same machine (normal) or are loud noise."""
+    from humwatch.datasets import load_labelled_clips
+    from humwatch.synth import write_dataset
+    from humwatch.training import train_model
+
+    root = tmp_path_factory.mktemp("model")
+    manifest = write_dataset(root / "clips", n_clips=12, duration_s=3.0, seed=7, machine_type="fan")
+    train_model(load_labelled_clips([manifest]), root / "bundle", epochs=3, model_id="fan-test", seed=0)
+    return root / "bundle"
+
+
+@pytest.fixture
+def functions_env(
+    aws_stack: StackResources, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """The functions' environment for this stack (as CDK sets it); a fresh cold start per test."""
+    from humwatch.services import wiring
+
+    env = dict(aws_stack.environment())
+    env.update(
+        {
+            "HUMWATCH_IOT_DATA_ENDPOINT": moto_endpoint,
+            "HUMWATCH_MODEL_REFRESH_S": "0",
+            "POWERTOOLS_METRICS_NAMESPACE": "Humwatch",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    wiring.reset()
+    yield env
+    wiring.reset()
+
+
+@pytest.fixture
+def alert_inbox(aws_stack: StackResources) -> TopicInbox:
+    """What an SQS subscriber of the alert topic receives."""
+    return subscribe_inbox(aws_stack, aws_stack.alert_topic_arn, "alert-inbox")

@@ -1,0 +1,190 @@
+"""`humwatch provision-device` against a moto server (IoT control plane + registry)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from ops_seed import run, stack_args
+
+from humwatch.dal import aws
+from humwatch.dal.history import HistoryTable
+from humwatch.dal.provisioning import StackResources
+from humwatch.errors import AlreadyExists, NotFound
+from humwatch.local import pki
+
+POLICY = "humwatch-device-policy"
+
+
+@pytest.fixture
+def iot(aws_stack: StackResources) -> Any:
+    client = aws.client("iot", endpoint_url=aws_stack.endpoint_url, region=aws_stack.region)
+    client.create_policy(
+        policyName=POLICY,
+        policyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
+            }
+        ),
+    )
+    return client
+
+
+def _provision(stack: StackResources, thing: str, out: Path, *extra: str) -> Result:
+    return run(
+        ["provision-device", thing, "--out", str(out), "--iot-policy", POLICY, *extra, *stack_args(stack)]
+    )
+
+
+def test_provision_creates_thing_certificate_and_a_valid_edge_config(
+    aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
+) -> None:
+    # Given a published model
+    history.set_model_pointer("fan-demo", "v1", "ab" * 32)
+    out = tmp_path / "fan-04"
+
+    # When a device is provisioned with that model
+    result = _provision(aws_stack, "fan-04", out, "--model", "fan-demo", "--machine-type", "fan")
+
+    # Then the thing has exactly one certificate, with the stack's policy attached
+    assert result.exit_code == 0, result.output
+    principals = iot.list_thing_principals(thingName="fan-04")["principals"]
+    assert len(principals) == 1
+    policies = iot.list_attached_policies(target=principals[0])["policies"]
+    assert [p["policyName"] for p in policies] == [POLICY]
+
+    # And the credentials are on disk, the key private to its owner
+    key = out / "device.private.key"
+    cert = out / "device.cert.pem"
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    described = iot.describe_certificate(certificateId=principals[0].rsplit("/", 1)[-1])
+    assert cert.read_text().strip() == described["certificateDescription"]["certificatePem"].strip()
+    assert "BEGIN CERTIFICATE" in (out / "root-ca.pem").read_text()
+
+    # And the config is what humwatch-edge reads: its sections, the endpoint and existing files
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["device"]["thing_name"] == "fan-04"
+    # (moto makes up a new ATS endpoint name on every describe_endpoint call: check its form)
+    assert config["mqtt"]["endpoint"].endswith("-ats.iot.us-east-1.amazonaws.com")
+    assert config["mqtt"]["port"] == 8883
+    for name in ("ca_file", "cert_file", "key_file"):
+        assert Path(config["mqtt"][name]).is_file()
+    assert config["capture"]["interval_s"] == 300.0 and config["spool"]["max_clips"] > 0
+
+    # And the device is registered with its model
+    device = history.get_device("fan-04")
+    assert device is not None and device.model_id == "fan-demo" and device.machine_type == "fan"
+
+
+def test_edge_uploader_accepts_the_written_config(
+    aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
+) -> None:
+    edge_config = pytest.importorskip("humwatch_edge.config", reason="edge-uploader package not installed")
+    out = tmp_path / "fan-06"
+    assert _provision(aws_stack, "fan-06", out).exit_code == 0
+    config = edge_config.load_config(out / "config.toml", env={})
+    assert config.thing_name == "fan-06" and config.mqtt_key_file == out.resolve() / "device.private.key"
+
+
+def test_provisioning_twice_is_refused_and_creates_nothing(
+    aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
+) -> None:
+    # Given a provisioned device
+    assert _provision(aws_stack, "fan-04", tmp_path / "first").exit_code == 0
+    certs_before = iot.list_certificates()["certificates"]
+    first_key = (tmp_path / "first" / "device.private.key").read_text()
+
+    # When it is provisioned again into a fresh directory
+    again = _provision(aws_stack, "fan-04", tmp_path / "second")
+
+    # Then it is refused, with no new certificate and no files written
+    assert isinstance(again.exception, AlreadyExists)
+    assert "already provisioned" in str(again.exception)
+    assert iot.list_certificates()["certificates"] == certs_before
+    assert not (tmp_path / "second").exists()
+
+    # And another device into the same directory would overwrite credentials: refused before any call
+    same_dir = _provision(aws_stack, "fan-05", tmp_path / "first")
+    assert isinstance(same_dir.exception, AlreadyExists)
+    assert "refusing to overwrite existing device credentials" in str(same_dir.exception)
+    assert (tmp_path / "first" / "device.private.key").read_text() == first_key
+    assert iot.list_things()["things"] and all(
+        t["thingName"] != "fan-05" for t in iot.list_things()["things"]
+    )
+
+
+def test_provision_refuses_unknown_model_policy_and_bad_names(
+    aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
+) -> None:
+    unknown_model = _provision(aws_stack, "fan-04", tmp_path / "a", "--model", "nope")
+    assert isinstance(unknown_model.exception, NotFound) and "model 'nope' is not published" in str(
+        unknown_model.exception
+    )
+    unknown_policy = run(
+        [
+            "provision-device",
+            "fan-04",
+            "--out",
+            str(tmp_path / "b"),
+            "--iot-policy",
+            "missing",
+            *stack_args(aws_stack),
+        ]
+    )
+    assert isinstance(unknown_policy.exception, NotFound) and "IoT policy 'missing' not found" in str(
+        unknown_policy.exception
+    )
+    bad_name = _provision(aws_stack, "fan/04", tmp_path / "c")
+    assert "invalid thing name 'fan/04'" in str(bad_name.exception)
+    assert iot.list_certificates()["certificates"] == []
+
+
+def test_local_stack_provisioning_signs_with_the_local_ca(
+    aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
+) -> None:
+    # Given a local stack settings file naming the moto server, the broker and the local CA
+    ca = pki.make_ca(tmp_path / "pki")
+    settings = {
+        "format_version": 1,
+        "pid": os.getpid(),
+        "region": aws_stack.region,
+        "endpoint_url": aws_stack.endpoint_url,
+        "table": aws_stack.table,
+        "bucket": aws_stack.bucket,
+        "iot_policy": POLICY,
+        "mqtt_host": "127.0.0.1",
+        "mqtt_port": 18883,
+        "ca_file": str(ca.cert_path),
+        "ca_key_file": str(ca.key_path),
+    }
+    settings_file = tmp_path / "local-stack.json"
+    settings_file.write_text(json.dumps(settings))
+    out = tmp_path / "fan-07"
+
+    # When a device is provisioned with --local
+    result = run(
+        ["provision-device", "fan-07", "--local", "--out", str(out)],
+        env={"HUMWATCH_LOCAL_SETTINGS": str(settings_file)},
+    )
+
+    # Then its certificate is issued by the local CA (so the local broker accepts it), matches its
+    # key, is registered with IoT and attached to the thing; the config points at the local broker
+    assert result.exit_code == 0, result.output
+    cert = x509.load_pem_x509_certificate((out / "device.cert.pem").read_bytes())
+    assert cert.issuer == ca.certificate.subject
+    key = serialization.load_pem_private_key((out / "device.private.key").read_bytes(), password=None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+    assert len(iot.list_thing_principals(thingName="fan-07")["principals"]) == 1
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert (config["mqtt"]["endpoint"], config["mqtt"]["port"]) == ("127.0.0.1", 18883)
+    assert Path(config["mqtt"]["ca_file"]).read_bytes() == ca.cert_path.read_bytes()
+    assert history.get_device("fan-07") is not None

@@ -1,0 +1,254 @@
+"""process_clip against a moto server, fed real S3 -> SQS notifications and a real trained model.
+
+Clips are PUT to the bucket; moto's bucket notification puts the S3 event on the clip queue; the
+test receives those SQS messages and hands them to the handler as the Lambda event source would.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from botocore.exceptions import ClientError
+from lambda_harness import invoke, load_handler, receive_lambda_event
+
+from humwatch import contracts as c
+from humwatch.dal import aws
+from humwatch.dal.history import HistoryTable
+from humwatch.dal.model_store import ModelStore
+from humwatch.dal.provisioning import StackResources
+from humwatch.model.bundle import ModelBundle
+from humwatch.records import ClipStatus
+from humwatch.services import wiring
+from humwatch.synth import MachineSpec, synth_clip
+
+THING = "fan-07"
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def encode(samples: np.ndarray, fmt: str = "FLAC") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, 16000, format=fmt, subtype="PCM_16")
+    return buf.getvalue()
+
+
+def normal_clip(seed: int) -> bytes:
+    return encode(synth_clip(MachineSpec.from_seed("fan", 0), seed=1000 + seed, duration_s=3.0))
+
+
+def noisy_clip(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return encode((0.3 * rng.standard_normal(48_000)).astype(np.float32))
+
+
+def silent_clip() -> bytes:
+    return encode(np.zeros(48_000, dtype=np.float32))
+
+
+@pytest.fixture
+def published(aws_stack: StackResources, trained_bundle_dir: Path, history: HistoryTable) -> ModelBundle:
+    bundle = ModelBundle.load(trained_bundle_dir)
+    store = ModelStore(aws_stack.bucket, client=aws.client("s3", endpoint_url=aws_stack.endpoint_url))
+    store.publish(bundle, "fan-test", history, make_default=True)
+    history.put_device(THING, machine_type="fan")
+    return bundle
+
+
+@pytest.fixture
+def handler(functions_env: dict[str, str], published: ModelBundle):
+    return load_handler("process_clip")
+
+
+def upload(stack: StackResources, data: bytes, minutes: float, ext: str = "flac") -> tuple[str, str]:
+    clip_id = str(uuid.uuid4())
+    key = c.clip_key(THING, T0 + timedelta(minutes=minutes), clip_id, ext)
+    s3 = aws.client("s3", endpoint_url=stack.endpoint_url)
+    s3.put_object(Bucket=stack.bucket, Key=key, Body=data, ContentType=f"audio/{ext}")
+    return clip_id, key
+
+
+def clips_of(history: HistoryTable) -> dict[str, Any]:
+    return {r.clip_id: r for r in history.query_clips(THING)}
+
+
+def test_normal_clips_are_scored_into_history_without_alerts(aws_stack, handler, history, alert_inbox):
+    # Given two normal clips uploaded (one FLAC, one WAV)
+    a, _ = upload(aws_stack, normal_clip(1), 0)
+    b, _ = upload(
+        aws_stack,
+        encode(synth_clip(MachineSpec.from_seed("fan", 0), seed=2000, duration_s=3.0), "WAV"),
+        1,
+        "wav",
+    )
+    # When the notifications are processed
+    result = invoke(handler, receive_lambda_event(aws_stack, expected=2))
+    # Then both have a SCORED item under the threshold, with model, band means and the S3 etag
+    assert result == {"batchItemFailures": []}
+    items = clips_of(history)
+    assert set(items) == {a, b}
+    for item in items.values():
+        assert item.status is ClipStatus.SCORED and not item.is_anomaly and item.ratio < 1.0
+        assert item.model_id == "fan-test" and item.band_means and len(item.band_means) == 64
+        assert item.etag and item.duration_s == pytest.approx(3.0) and item.ttl
+    state = history.get_state(THING)
+    assert state is not None and len(state.alert.recent) == 2 and not state.alert.episode_open
+    assert alert_inbox.messages() == []
+
+
+def test_the_same_s3_event_twice_gives_one_item_and_one_alert(aws_stack, handler, history, alert_inbox):
+    # Given three loud-noise clips (anomalous, over 2x the threshold)
+    ids = [upload(aws_stack, noisy_clip(i), i)[0] for i in range(3)]
+    event = receive_lambda_event(aws_stack, expected=3)
+    # When the same event is delivered twice
+    first = invoke(handler, event)
+    second = invoke(handler, event)
+    # Then there is one item per clip and exactly one alert
+    assert first == second == {"batchItemFailures": []}
+    items = clips_of(history)
+    assert set(items) == set(ids) and all(i.is_anomaly for i in items.values())
+    alerts = alert_inbox.messages()
+    assert len(alerts) == 1
+    alert = alerts[0]
+    attrs = {k: v["Value"] for k, v in alert["MessageAttributes"].items()}
+    assert attrs == {"severity": "critical", "device": THING, "machine_type": "fan", "kind": "anomaly"}
+    assert THING in alert["Subject"] and "CRITICAL" in alert["Subject"]
+    assert "3 of the last 3" in alert["Message"]
+    assert f"humwatch history --device {THING} --since 24h" in alert["Message"]
+    state = history.get_state(THING)
+    assert state is not None and state.alerts_sent == 1 and state.pending_alert is None
+    # and the anomalies are on the by-day index
+    assert {r.clip_id for r in history.query_anomalies(T0)} | {
+        r.clip_id for r in history.query_anomalies(T0 + timedelta(minutes=3))
+    } >= set(ids)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"this is not audio, just text pretending to be FLAC" * 10, "not_audio"),
+        (silent_clip(), "silent"),
+        (normal_clip(5)[: len(normal_clip(5)) // 3], "truncated"),
+    ],
+    ids=["corrupt", "silent", "truncated"],
+)
+def test_bad_clips_become_rejected_items_never_retried_never_alerting(
+    aws_stack, handler, history, alert_inbox, data, reason
+):
+    # Given two anomalous clips already counted (one more would alert) and a bad clip
+    for i in range(2):
+        upload(aws_stack, noisy_clip(i), i)
+    invoke(handler, receive_lambda_event(aws_stack, expected=2))
+    bad_id, _ = upload(aws_stack, data, 5)
+    # When the bad clip is processed
+    result = invoke(handler, receive_lambda_event(aws_stack, expected=1))
+    # Then it is recorded as REJECTED with its reason, not retried, and nothing alerts
+    assert result == {"batchItemFailures": []}
+    item = clips_of(history)[bad_id]
+    assert item.status is ClipStatus.REJECTED
+    assert item.reason == reason or (reason == "truncated" and item.reason in ("truncated", "not_audio"))
+    assert item.reason_message and item.score is None and not item.is_anomaly
+    assert alert_inbox.messages() == []
+    state = history.get_state(THING)
+    assert state is not None and len(state.alert.recent) == 2 and state.last_status is ClipStatus.REJECTED
+
+
+def test_an_oversize_object_is_rejected_from_the_event_size_without_download(
+    aws_stack, functions_env, published, history, monkeypatch
+):
+    monkeypatch.setenv("HUMWATCH_MAX_CLIP_BYTES", "50000")
+    wiring.reset()
+    handler = load_handler("process_clip")
+    deps = wiring.process_deps()
+
+    def no_download(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("an oversize clip must not be downloaded")
+
+    monkeypatch.setattr(deps.clips, "get_bytes", no_download)
+    clip_id, _ = upload(aws_stack, normal_clip(1), 0)  # ~60-90 kB FLAC
+    result = invoke(handler, receive_lambda_event(aws_stack, expected=1))
+    assert result == {"batchItemFailures": []}
+    item = clips_of(history)[clip_id]
+    assert item.status is ClipStatus.REJECTED and item.reason == "too_large"
+
+
+def test_a_throttled_write_fails_only_its_own_record(aws_stack, handler, history, alert_inbox):
+    # Given three clips in one batch, and DynamoDB throttling the history write of the second
+    ids = [upload(aws_stack, normal_clip(i), i)[0] for i in range(3)]
+    event = receive_lambda_event(aws_stack, expected=3)
+    victim = ids[1]
+    client = wiring.process_deps().history._client
+    real_put = client.put_item
+    throttled: list[str] = []
+
+    def put_item(**kwargs: Any) -> Any:
+        if victim in kwargs["Item"]["sk"]["S"] and not throttled:
+            throttled.append(victim)
+            throttle: Any = {
+                "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+            raise ClientError(throttle, "PutItem")
+        return real_put(**kwargs)
+
+    client.put_item = put_item
+    # When the batch is processed
+    result = invoke(handler, event)
+    # Then only that record is reported for retry; the others are done
+    victim_message = next(r["messageId"] for r in event["Records"] if victim in r["body"])
+    assert result == {"batchItemFailures": [{"itemIdentifier": victim_message}]}
+    assert set(clips_of(history)) == {ids[0], ids[2]}
+    # And its redelivery succeeds, leaving one item per clip
+    retry = {"Records": [r for r in event["Records"] if r["messageId"] == victim_message]}
+    assert invoke(handler, retry) == {"batchItemFailures": []}
+    assert set(clips_of(history)) == set(ids)
+    state = history.get_state(THING)
+    assert state is not None and len(state.alert.recent) == 3
+
+
+def test_a_newly_published_version_is_picked_up_without_a_cold_start(
+    aws_stack, handler, history, published: ModelBundle
+):
+    first_id, _ = upload(aws_stack, normal_clip(1), 0)
+    invoke(handler, receive_lambda_event(aws_stack, expected=1))
+    assert clips_of(history)[first_id].model_version == published.manifest.version
+    # When a new version is published (same weights, new version name)
+    v2 = ModelBundle(
+        published.manifest.model_copy(update={"version": "20991231T000000Z"}), published.onnx_bytes
+    )
+    ModelStore(aws_stack.bucket, client=aws.client("s3", endpoint_url=aws_stack.endpoint_url)).publish(
+        v2, "fan-test", history
+    )
+    second_id, _ = upload(aws_stack, normal_clip(2), 1)
+    invoke(handler, receive_lambda_event(aws_stack, expected=1))
+    # Then the next clip is scored by it
+    assert clips_of(history)[second_id].model_version == "20991231T000000Z"
+
+
+def test_s3_test_events_and_foreign_keys_are_ignored(aws_stack, handler, history):
+    s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url)
+    s3.put_object(Bucket=aws_stack.bucket, Key="clips/not-a-clip.txt", Body=b"x")
+    event = receive_lambda_event(aws_stack, expected=1)
+    event["Records"].append(
+        dict(
+            event["Records"][0],
+            messageId=str(uuid.uuid4()),
+            body='{"Service":"Amazon S3","Event":"s3:TestEvent"}',
+        )
+    )
+    assert invoke(handler, event) == {"batchItemFailures": []}
+    assert list(history.query_clips(THING)) == []
+
+
+def test_keys_with_encoded_characters_are_decoded(aws_stack, handler, history):
+    # S3 sends keys quote_plus-encoded: the ':' of the timestamp arrives as %3A
+    clip_id, key = upload(aws_stack, normal_clip(3), 0)
+    event = receive_lambda_event(aws_stack, expected=1)
+    assert any("%3A" in r["body"] for r in event["Records"])
+    invoke(handler, event)
+    assert clips_of(history)[clip_id].s3_key == key

@@ -1,0 +1,120 @@
+"""Pure logic of the local stack: Lambda event shapes, batch failure parsing, SNS envelopes,
+rule events and settings validation (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from humwatch.dal.sqs_queue import QueueMessage
+from humwatch.errors import ConfigError
+from humwatch.local.alert_inbox import parse_sns_envelope
+from humwatch.local.iot_rules import rule_event
+from humwatch.local.schedule import scheduled_event
+from humwatch.local.settings import LocalStackInfo, LocalStackOptions
+from humwatch.local.sqs_event_source import failed_message_ids, sqs_lambda_event
+
+IDS = {"a", "b", "c"}
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "b"}]}, {"b"}),
+        # AWS: an identifier that is empty, missing or unknown fails the whole batch.
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, IDS),
+        ({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, IDS),
+        ({"batchItemFailures": [{}]}, IDS),
+        ({"batchItemFailures": "b"}, IDS),
+    ],
+)
+def test_given_handler_response_then_failed_ids_follow_report_batch_item_failures(
+    response: object, expected: set[str]
+) -> None:
+    assert failed_message_ids(response, IDS) == expected
+
+
+def test_given_queue_messages_then_event_has_the_sqs_lambda_shape() -> None:
+    message = QueueMessage(
+        message_id="m1",
+        receipt_handle="r1",
+        body="{}",
+        md5_of_body="x",
+        attributes={"ApproximateReceiveCount": "2"},
+        message_attributes={"k": {"StringValue": "v", "DataType": "String"}},
+    )
+    event = sqs_lambda_event([message], queue_arn="arn:q", region="eu-west-1")
+    (record,) = event["Records"]
+    assert record["messageId"] == "m1" and record["receiptHandle"] == "r1"
+    assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == "arn:q"
+    assert record["awsRegion"] == "eu-west-1"
+    assert record["messageAttributes"]["k"]["stringValue"] == "v"
+    assert record["attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_given_sns_envelope_then_subject_message_and_attributes_are_read() -> None:
+    body = json.dumps(
+        {
+            "Type": "Notification",
+            "TopicArn": "arn:aws:sns:us-east-1:1:humwatch-alerts",
+            "Subject": "fan-02 sounds abnormal",
+            "Message": "score 2.1x threshold",
+            "MessageAttributes": {"severity": {"Type": "String", "Value": "warning"}},
+            "Timestamp": "2026-11-26T14:05:00Z",
+            "MessageId": "id",
+        }
+    )
+    alert = parse_sns_envelope(body)
+    assert alert.topic_name == "humwatch-alerts" and alert.severity == "warning"
+    assert "Subject: fan-02 sounds abnormal" in alert.render()
+
+
+def test_given_request_topic_then_rule_event_takes_thing_from_topic_not_payload() -> None:
+    event = rule_event("humwatch/fan-01/upload/request", b'{"clip_id": "c", "thing": "fan-99"}')
+    assert event == {"clip_id": "c", "thing": "fan-01"}
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1, 2]"])
+def test_given_payload_that_is_not_a_json_object_then_rule_event_fails(payload: bytes) -> None:
+    with pytest.raises(ValueError):
+        rule_event("humwatch/fan-01/telemetry", payload)
+
+
+def test_scheduled_event_has_the_eventbridge_shape() -> None:
+    event = scheduled_event(rule_name="drift", region="us-east-1", account="123456789012")
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+    assert event["resources"] == ["arn:aws:events:us-east-1:123456789012:rule/drift"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"visibility_timeout_s": 0}, "visibility_timeout_s"),
+        ({"visibility_timeout_s": 5, "batch_window_s": 5}, "must be longer than the batch window"),
+        ({"region": "nowhere"}, "region"),
+        ({"function_env": {"AWS_ENDPOINT_URL": "x"}}, "not a function setting the local stack can pass on"),
+        ({"function_env": {"HUMWATCH_BUCKET": "x"}}, "HUMWATCH_BUCKET"),
+        ({"log_level": "LOUD"}, "log_level"),
+        ({"no_such_option": 1}, "no_such_option"),
+    ],
+)
+def test_given_bad_local_settings_then_a_config_error_names_the_value(
+    values: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match="invalid local stack settings") as info:
+        LocalStackOptions.build(**values)
+    assert message in str(info.value)
+
+
+def test_given_defaults_then_batch_window_is_the_deployed_one() -> None:
+    assert LocalStackOptions.build().effective_batch_window_s == 5
+
+
+def test_given_no_state_file_then_reading_it_says_how_to_start_the_stack(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="humwatch local up"):
+        LocalStackInfo.read(tmp_path)
