@@ -94,7 +94,11 @@ def _cold(script: str, args: list[str]) -> dict[str, float]:
     for _ in range(COLD_RUNS):
         started = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, check=True
+            [sys.executable, "-c", PEAK_RSS + script, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
         )
         walls.append(time.perf_counter() - started)
         fields = out.stdout.split()
@@ -182,7 +186,7 @@ def main() -> dict[str, object]:
         scorer = Scorer.from_dir(model_dir)
         for blob in blobs:  # warm-up
             score_clip(scorer, blob)
-        total, decode, onnx_only = [], [], []
+        total, decode, onnx_only, cpu = [], [], [], []
         for i in range(WARM_CLIPS):
             blob = blobs[i % len(blobs)]
             t0 = time.perf_counter()
@@ -190,8 +194,10 @@ def main() -> dict[str, object]:
             t1 = time.perf_counter()
             scorer.score(audio)
             t2 = time.perf_counter()
+            c2 = time.thread_time()
             score_clip(scorer, blob)
             t3 = time.perf_counter()
+            cpu.append(time.thread_time() - c2)
             decode.append(t1 - t0)
             onnx_only.append(t2 - t1)
             total.append(t3 - t2)
@@ -217,7 +223,12 @@ def main() -> dict[str, object]:
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
         },
-        "warm": {**warm, "decode": _percentiles(decode), "onnx_score": _percentiles(onnx_only)},
+        "warm": {
+            **warm,
+            "cpu": _percentiles(cpu),  # thread CPU time: what the clip costs when the machine is busy
+            "decode": _percentiles(decode),
+            "onnx_score": _percentiles(onnx_only),
+        },
         "cold": cold_ours,
         "librosa_reference": {"warm": ref, "cold": cold_ref},
         "ratios": {
@@ -257,7 +268,12 @@ def main() -> dict[str, object]:
         out.write(f"{label:<28}{fmt.format(ours):>12}{fmt.format(theirs):>14}{theirs / ours:>10.1f}\n")
     decode_ms = _percentiles(decode)["median_ms"]
     onnx_ms = _percentiles(onnx_only)["median_ms"]
+    cpu_ms = _percentiles(cpu)
     out.write(f"warm median split: decode FLAC {decode_ms:.2f} ms, ONNX graph {onnx_ms:.2f} ms\n")
+    out.write(
+        f"warm CPU per clip (thread_time): median {cpu_ms['median_ms']:.2f}, p95 {cpu_ms['p95_ms']:.2f} ms\n"
+    )
+    out.write(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
     for name, ok in checks.items():
         out.write(f"{'PASS' if ok else 'FAIL'}  {name}\n")
     print(out.getvalue(), end="")

@@ -67,6 +67,22 @@ class UploadRequest(BaseModel):
     duration_s: float = Field(default=10.0, gt=0)
 
 
+# The IoT rule that hands upload requests to presign_upload selects the contract's fields by name
+# and adds the thing from the topic: a `thing` field a device puts in its payload never reaches the
+# function. The local stack applies the same projection (`upload_request_rule_event`).
+UPLOAD_REQUEST_FIELDS: tuple[str, ...] = tuple(UploadRequest.model_fields)
+UPLOAD_REQUEST_RULE_SQL = (
+    f"SELECT {', '.join(UPLOAD_REQUEST_FIELDS)}, topic(2) AS thing FROM '{UPLOAD_REQUEST_FILTER}'"
+)
+
+
+def upload_request_rule_event(topic: str, payload: dict[str, object]) -> dict[str, object]:
+    """What the upload-request rule hands its action: the contract's fields plus the topic's thing."""
+    event = {name: payload[name] for name in UPLOAD_REQUEST_FIELDS if name in payload}
+    event["thing"] = thing_from_topic(topic)
+    return event
+
+
 class UploadResponse(BaseModel):
     """Cloud -> device on `humwatch/{thing}/upload/response` (success)."""
 

@@ -52,7 +52,7 @@ def scripts(n_clips: int) -> list[DeviceScript]:
         DeviceScript(
             "fan-02", f"develops a bearing fault from clip {n_clips // 2 + 1}", fault_from=n_clips // 2
         ),
-        DeviceScript("fan-03", "stops sending after 6 clips", stop_after=6),
+        DeviceScript("fan-03", "loses power after about 6 clips and stops sending", stop_after=6),
     ]
 
 
@@ -101,15 +101,16 @@ class LiveView:
         _say(f"  {when}  {record.thing}  clip {record.clip_id[:8]}  {score} {verdict}")
 
     def poll(self) -> None:
+        fresh: list[ClipRecord] = []
         for thing in self.things:
-            new = [
-                r
-                for r in self.history.query_clips(thing, since=self.since, newest_first=False)
-                if f"{r.captured_at.isoformat()}#{r.clip_id}" not in self.seen[thing]
-            ]
-            for record in new:
-                with self._lock:
-                    self.seen[thing].add(f"{record.captured_at.isoformat()}#{record.clip_id}")
+            for record in self.history.query_clips(thing, since=self.since, newest_first=False):
+                key = f"{record.captured_at.isoformat()}#{record.clip_id}"
+                if key not in self.seen[thing]:
+                    with self._lock:
+                        self.seen[thing].add(key)
+                    fresh.append(record)
+        for record in sorted(fresh, key=lambda r: (r.captured_at, r.thing)):
+            if not self._stop.is_set():
                 self._print(record)
 
     def _run(self) -> None:
@@ -124,18 +125,30 @@ class LiveView:
         return self
 
     def stop(self) -> None:
+        """Stop printing; `count()` stays right (a last poll records what arrived meanwhile)."""
         self._stop.set()
         self._thread.join(timeout=10)
         self.poll()
 
 
+_QUIET = threading.Event()  # set while the results are printed: the inbox keeps saving, silently
+
+
 def _print_alert(alert: ReceivedAlert) -> None:
+    if _QUIET.is_set():
+        return
     colour = "red" if alert.severity == "critical" else "yellow"
     lines = alert.render().rstrip().splitlines()
     _say(click.style("\n  +-- ALERT delivered to the operator inbox " + "-" * 30, fg=colour, bold=True))
     for line in lines:
         _say(click.style("  | ", fg=colour) + line)
     _say(click.style("  +" + "-" * 71, fg=colour) + f"\n  (saved to {alert.path})\n")
+
+
+def _print_event(line: str) -> None:
+    # Batches are visible as clips in the live view; the rest (start-up, drift runs) is shown.
+    if not _QUIET.is_set() and not line.startswith("process_clip"):
+        _say(f"  {line}")
 
 
 def _wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
@@ -182,8 +195,9 @@ def _write_clips(workdir: Path, plan: list[DeviceScript], n_clips: int) -> dict[
     return folders
 
 
-def run_demo(workdir: Path, n_clips: int) -> int:
+def run_demo(workdir: Path, n_clips: int, broker: str = "auto") -> int:
     started = time.perf_counter()
+    _QUIET.clear()
     from humwatch.local.devices import edge_uploader_available
 
     if not edge_uploader_available():
@@ -209,6 +223,7 @@ def run_demo(workdir: Path, n_clips: int) -> int:
     options = LocalStackOptions.build(
         workdir=workdir / "stack",
         drift_interval_s=30,
+        broker=broker,
         function_env={
             "HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S),
             "HUMWATCH_SILENT_AFTER_INTERVALS": str(SILENT_AFTER_INTERVALS),
@@ -216,7 +231,7 @@ def run_demo(workdir: Path, n_clips: int) -> int:
         },
     )
     _heading("2/5 local stack")
-    stack = LocalStack(options, on_event=lambda line: _say(f"  {line}"), on_alert=_print_alert)
+    stack = LocalStack(options, on_event=_print_event, on_alert=_print_alert)
     devices: list[EdgeUploaderProcess] = []
     view: LiveView | None = None
     try:
@@ -306,6 +321,8 @@ def _report(stack: LocalStack, plan: list[DeviceScript], view: LiveView) -> None
     from humwatch.ops.history import HISTORY_COLUMNS, HistoryQuery, history_row, query_history
 
     history = HistoryTable(stack.info.table)
+    view.stop()
+    _QUIET.set()
     _heading("5/5 results")
     now = datetime.now(UTC)
     _say("\nLatest clips per device (humwatch history --local --device THING -n 4):\n")
@@ -378,7 +395,14 @@ def _report(stack: LocalStack, plan: list[DeviceScript], view: LiveView) -> None
 @click.option(
     "--clips", "n_clips", type=click.IntRange(8, 200), default=24, show_default=True, help="Clips per device."
 )
-def main(workdir: Path, n_clips: int) -> None:
+@click.option(
+    "--broker",
+    type=click.Choice(["auto", "mosquitto", "python"]),
+    default="auto",
+    show_default=True,
+    help="MQTT broker: mosquitto when installed, else the built-in Python broker.",
+)
+def main(workdir: Path, n_clips: int, broker: str) -> None:
     """Run the whole humwatch pipeline locally (no AWS account) and show what happens.
 
     \b
@@ -388,7 +412,7 @@ def main(workdir: Path, n_clips: int) -> None:
     from humwatch.errors import HumwatchError
 
     try:
-        code = run_demo(workdir, n_clips)
+        code = run_demo(workdir, n_clips, broker)
     except HumwatchError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)

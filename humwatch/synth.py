@@ -32,6 +32,8 @@ MACHINE_LEVEL_DBFS = -30.0  # RMS of the machine alone; leaves headroom for back
 _PEAK_LIMIT = 0.98
 _TWO_PI = 2.0 * np.pi
 _TABLE_SIZE = 16384
+_MACHINE_LEVEL_STD_DB = 0.5  # clip-to-clip machine level (load)
+_BACKGROUND_LEVEL_STD_DB = 1.0  # clip-to-clip background level around the nominal SNR
 _BLADE_KAPPA = 5.0  # sharpness of the damaged blade's once-per-revolution bump
 _BLADE_BUMP_MEAN = float(np.exp(-_BLADE_KAPPA) * np.i0(_BLADE_KAPPA))  # its mean over a revolution
 
@@ -179,7 +181,7 @@ def _coloured_noise(
 ) -> np.ndarray:
     """Gaussian noise with amplitude spectrum `shape(freqs)`, made directly in the frequency domain."""
     freqs = np.fft.rfftfreq(n, 1.0 / sr)
-    spectrum = (rng.standard_normal(freqs.shape[0]) + 1j * rng.standard_normal(freqs.shape[0])) * shape(freqs)
+    spectrum = rng.standard_normal(2 * freqs.shape[0]).view(np.complex128) * shape(freqs)
     noise = np.fft.irfft(spectrum, n=n)
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-30)
 
@@ -198,13 +200,16 @@ def _harmonic_series(
     coeffs = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
     np.add.at(coeffs, orders.astype(np.int64), amps * np.exp(1j * (phases - np.pi / 2.0)))
     table = np.fft.irfft(coeffs, n=_TABLE_SIZE) * (_TABLE_SIZE / 2.0)
-    table = np.append(table, table[0])
+    slope = np.diff(table, append=table[0])
     position = phase * (_TABLE_SIZE / _TWO_PI)
     whole = np.floor(position)
-    frac = position - whole
-    index = whole.astype(np.int64) & (_TABLE_SIZE - 1)  # the table size is a power of two
-    low = table[index]
-    return low + frac * (table[index + 1] - low)
+    position -= whole  # now the fraction between two table entries
+    index = whole.astype(np.int64)
+    index &= _TABLE_SIZE - 1  # the table size is a power of two
+    out = slope[index]
+    out *= position
+    out += table[index]
+    return out
 
 
 def _lowpass_mask(freqs: np.ndarray, cutoff: float) -> np.ndarray:
@@ -230,7 +235,8 @@ def _render_machine(
     orders = np.arange(1, n_h + 1)
     amps = np.asarray(spec.harmonic_amps) * rng.lognormal(0.0, 0.12, n_h)
     amps *= spec.resonance_gain(orders * mean_rate)
-    amps[:3] *= np.asarray(fx.harmonic_gain)
+    fault_gain = np.ones(n_h)
+    fault_gain[:3] = fx.harmonic_gain
     harm_phases = rng.uniform(0.0, _TWO_PI, n_h)
     # Blade/vane pass harmonics.
     n_b = len(spec.blade_amps)
@@ -240,8 +246,7 @@ def _render_machine(
         * rng.lognormal(0.0, 0.12, n_b)
         * spec.resonance_gain(b_orders * mean_rate)
     )
-    if fx.blade_harm_gain:
-        b_amps *= np.asarray(fx.blade_harm_gain)
+    b_fault_gain = np.asarray(fx.blade_harm_gain) if fx.blade_harm_gain else np.ones(n_b)
     b_phases = rng.uniform(0.0, _TWO_PI, n_b)
     # Motor tones (electromagnetic, rotor slot pass): high integer orders of the shaft rate.
     m_orders = np.array([order for order, _ in spec.motor_tones], dtype=np.int64)
@@ -250,10 +255,15 @@ def _render_machine(
 
     orders = np.concatenate((orders, m_orders))
     amps = np.concatenate((amps, m_amps))
+    fault_gain = np.concatenate((fault_gain, np.ones(m_orders.shape[0])))
     harm_phases = np.concatenate((harm_phases, m_phases))
     keep = orders * mean_rate < nyquist_guard
-    shaft = _harmonic_series(phase, orders[keep], amps[keep], harm_phases[keep])
     keep_b = b_orders * mean_rate < nyquist_guard
+    # Normalise with the healthy amplitudes: a fault that strengthens a harmonic adds power.
+    tonal_power = (np.sum(amps[keep] ** 2) + np.sum(b_amps[keep_b] ** 2)) / 2.0
+    amps = amps * fault_gain
+    b_amps = b_amps * b_fault_gain
+    shaft = _harmonic_series(phase, orders[keep], amps[keep], harm_phases[keep])
     blade = _harmonic_series(phase, b_orders[keep_b], b_amps[keep_b], b_phases[keep_b])
     blade_turbulence: float | np.ndarray = 1.0
     if fx.blade_mod_depth:
@@ -265,7 +275,6 @@ def _render_machine(
         blade = blade * (1.0 + fx.blade_mod_depth * bump)
         blade_turbulence = 1.0 + 0.5 * fx.blade_mod_depth * bump
 
-    tonal_power = (np.sum(amps[keep] ** 2) + np.sum(b_amps[keep_b] ** 2)) / 2.0
     tonal = (shaft + blade) / np.sqrt(tonal_power)
 
     tilt = spec.noise_tilt_db_per_octave / (20.0 * np.log10(2.0))
@@ -279,17 +288,20 @@ def _render_machine(
         return (f / 1000.0) ** tilt * hump * spec.resonance_gain(freqs) * _lowpass_mask(freqs, 0.48 * sr)
 
     noise = _coloured_noise(rng, n, sr, noise_shape)
-    flow_phase = np.array([rng.uniform(0.0, _TWO_PI)])
-    flow = 1.0 + _harmonic_series(
-        phase, np.array([spec.n_blades]), np.array([spec.flow_modulation]), flow_phase
-    )
+    flow = 1.0 + spec.flow_modulation * np.sin(spec.n_blades * phase + rng.uniform(0.0, _TWO_PI))
     noise = noise * flow / np.sqrt(1.0 + spec.flow_modulation**2 / 2.0) * fx.noise_gain * blade_turbulence
 
     wander = 10.0 ** (_smooth_random(rng, n, sr, 0.7, spec.amp_wander_db) / 20.0)
     # Fan law: radiated sound power grows with the 5th power of speed (amplitude ^2.5), so a
     # machine running faster is also louder; normal clip-to-clip speed changes move it ~0.1 dB.
     fan_law = (mean_rate / spec.rotation_hz) ** 2.5
-    machine = (np.sqrt(1.0 - spec.noise_share) * tonal + np.sqrt(spec.noise_share) * noise) * wander * fan_law
+    load = 10.0 ** (rng.normal(0.0, _MACHINE_LEVEL_STD_DB) / 20.0)  # load differs clip to clip
+    machine = (
+        (np.sqrt(1.0 - spec.noise_share) * tonal + np.sqrt(spec.noise_share) * noise)
+        * wander
+        * fan_law
+        * load
+    )
     if fx.once_per_rev_am:
         machine = machine * (1.0 + fx.once_per_rev_am * np.sin(phase))
     return machine, phase, mean_rate
@@ -317,7 +329,12 @@ def _render_background(spec: MachineSpec, n: int, sr: int, rng: np.random.Genera
 
     hum_orders = np.arange(1, 6)
     hum_amps = rng.uniform(0.2, 1.0, 5) / hum_orders
-    hum = _harmonic_series(_TWO_PI * spec.mains_hz * t, hum_orders, hum_amps, rng.uniform(0.0, _TWO_PI, 5))
+    # Mains hum repeats exactly every sr/gcd(sr, mains) samples: render that once and tile it.
+    repeat = sr // np.gcd(sr, round(spec.mains_hz))
+    hum_t = np.arange(repeat) / sr
+    hum_phases = rng.uniform(0.0, _TWO_PI, 5)
+    hum_wave = _harmonic_series(_TWO_PI * spec.mains_hz * hum_t, hum_orders, hum_amps, hum_phases)
+    hum = np.tile(hum_wave, n // repeat + 1)[:n]
     hum /= np.sqrt(np.mean(hum**2))
 
     impacts = np.zeros(n)
@@ -328,7 +345,7 @@ def _render_background(spec: MachineSpec, n: int, sr: int, rng: np.random.Genera
         start = int(rng.integers(0, n))
         kt = np.arange(length) / sr
         ring = sum(
-            np.sin(_TWO_PI * rng.uniform(200.0, 6000.0) * kt + rng.uniform(0, _TWO_PI)) for _ in range(3)
+            np.sin(_TWO_PI * rng.uniform(200.0, 0.375 * sr) * kt + rng.uniform(0, _TWO_PI)) for _ in range(3)
         )
         kernel = np.exp(-kt / tau) * (ring + rng.standard_normal(length)) * rng.lognormal(0.0, 0.6)
         end = min(n, start + length)
@@ -344,7 +361,8 @@ def _render_background(spec: MachineSpec, n: int, sr: int, rng: np.random.Genera
     background = np.sqrt(weights[0]) * pink + np.sqrt(weights[1]) * others + np.sqrt(weights[2]) * hum
     if impacts_rms > 0:
         background += np.sqrt(weights[3]) * impacts / impacts_rms
-    return background / np.sqrt(np.mean(background**2))
+    level = 10.0 ** (rng.normal(0.0, _BACKGROUND_LEVEL_STD_DB) / 20.0)  # the hall is busier some days
+    return background / np.sqrt(np.mean(background**2)) * level
 
 
 # --- the faults --------------------------------------------------------------------------------
@@ -359,9 +377,9 @@ def _fault_effects(
         return _FaultEffects(speed_factor=1.0 + rng.choice([-1.0, 1.0]) * 0.1 * s)
     if fault == "imbalance":
         return _FaultEffects(
-            harmonic_gain=(1.0 + 5.0 * s, 1.0 + 1.5 * s, 1.0 + 0.5 * s),
+            harmonic_gain=(1.0 + 2.0 * s, 1.0 + 1.0 * s, 1.0 + 0.5 * s),
             once_per_rev_am=0.35 * s,
-            noise_gain=1.0 + 0.15 * s,
+            noise_gain=1.0 + 0.05 * s,
         )
     if fault == "blade":
         n_b = len(spec.blade_amps)
@@ -388,7 +406,7 @@ def _bearing_impacts(
         return np.zeros(n)
     length = int(0.012 * sr)
     kt = np.arange(length) / sr
-    f_res = spec.bearing_resonance_hz
+    f_res = min(spec.bearing_resonance_hz, 0.4 * sr)  # stay below Nyquist at low sample rates
     kernel = np.exp(-kt / 0.0012) * np.sin(_TWO_PI * f_res * kt) + 0.5 * np.exp(-kt / 0.0025) * np.sin(
         _TWO_PI * f_res * 0.62 * kt
     )
@@ -486,8 +504,10 @@ def synth_parts(
     else:
         added = np.zeros(n)
     background = _render_background(spec, n, sample_rate, background_rng)
-    machine_power = float(np.mean(machine**2))
-    background = background * np.sqrt(machine_power / 10.0 ** (snr_db / 10.0))
+    # The background is set against the machine's *nominal* power (1.0 by construction), not this
+    # clip's: a fault that makes the machine louder makes the clip louder, as it would in a
+    # factory, and the realised SNR wanders around snr_db with the machine's and hall's levels.
+    background = background * 10.0 ** (-snr_db / 20.0)
 
     gain = 10.0 ** ((MACHINE_LEVEL_DBFS + gain_db) / 20.0)
     peak = float(np.max(np.abs(machine + added + background))) * gain
@@ -540,8 +560,15 @@ def clip_seed(seed: int, fault: str | None, index: int) -> int:
 def _read_manifest(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SynthError(f"{path} exists but is not a readable manifest ({exc})") from None
+    if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
+        raise SynthError(f"{path} exists but is not a synth manifest; choose another --out folder")
+    return rows
 
 
 def write_dataset(

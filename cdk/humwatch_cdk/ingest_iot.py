@@ -16,7 +16,7 @@ from humwatch.contracts import (
     SK,
     TELEMETRY_FILTER,
     TELEMETRY_SK,
-    UPLOAD_REQUEST_FILTER,
+    UPLOAD_REQUEST_RULE_SQL,
     device_pk,
     telemetry_topic,
     upload_request_topic,
@@ -28,7 +28,7 @@ from humwatch_cdk.function import HumwatchFunction, log_retention
 THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
 IOT_SQL_VERSION = "2016-03-23"
 
-UPLOAD_REQUEST_SQL = f"SELECT *, topic(2) AS thing FROM '{UPLOAD_REQUEST_FILTER}'"
+UPLOAD_REQUEST_SQL = UPLOAD_REQUEST_RULE_SQL
 # The same item HistoryTable.put_telemetry writes locally: the heartbeat as sent, plus its keys, the
 # thing (from the topic, never the payload) and received_at formatted like contracts.format_timestamp.
 TELEMETRY_SQL = (

@@ -32,10 +32,13 @@ from humwatch_cdk.processing import ClipProcessing
 from humwatch_cdk.settings import DeploySettings
 from humwatch_cdk.storage import ClipStorage
 
-# Memory from measurements (DESIGN.md): a cold process_clip imports numpy + onnxruntime and scores
-# its first clip in ~0.15 s / ~41 MB of features plus the ONNX session; 1024 MB buys CPU share for
-# the FFTs of a 10-clip batch, not memory. presign only signs a URL and publishes one message.
-PRESIGN_MEMORY_MB = 256
+# Memory from measurements (layers/build_layers.py --smoke, python3.12 with the built layers):
+# importing a handler cold costs ~100 MB RSS (numpy + onnxruntime + powertools; presign imports the
+# scoring stack too, through humwatch.services.wiring) and scoring a 10 s clip adds a few MB
+# (DESIGN.md: ~41 MB of features, 0.3 ms per ONNX call). Lambda's CPU share grows with memory, so
+# 1024 MB for process_clip buys FFT time for a 10-clip batch, not memory; presign gets 512 MB so
+# its cold import (~2 s measured on a busy 2-core box) stays short for a waiting device.
+PRESIGN_MEMORY_MB = 512
 # What humwatch.dal.history calls (get_item, query, conditional put_item/update_item), nothing more.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
 

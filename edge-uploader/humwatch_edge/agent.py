@@ -53,7 +53,6 @@ class EdgeAgent:
         self.scheduler = DeadlineScheduler(config.capture_interval_s)
         self.captures = 0
         self.capture_errors = 0
-        self._last_capture_error: str | None = None
         self._next_telemetry = 0.0
         self._started = time.monotonic()
         self._threads: list[threading.Thread] = []
@@ -69,7 +68,9 @@ class EdgeAgent:
             report.completed,
         )
         if self.source is None:
-            self.source = open_source(self.config)
+            # A missing microphone must not stop delivery of what is already spooled: the capture
+            # loop tries to open the source again at every deadline.
+            self._open_source()
         self.link.start()
         for name, target in (("capture", self._capture_loop), ("delivery", self._delivery_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -119,7 +120,19 @@ class EdgeAgent:
                 return
             self.capture_once()
 
+    def _open_source(self) -> bool:
+        try:
+            self.source = open_source(self.config)
+        except CaptureError as exc:
+            self.capture_errors += 1
+            self.spool.record_error(f"capture: {exc}")
+            log.error("capture source unavailable (retried at the next capture): %s", exc)
+            return False
+        return True
+
     def capture_once(self) -> None:
+        if self.source is None and not self._open_source():
+            return
         assert self.source is not None
         clip_id = str(uuid.uuid4())
         try:
@@ -135,7 +148,6 @@ class EdgeAgent:
             )
         except (CaptureError, SpoolError, ValueError) as exc:
             self.capture_errors += 1
-            self._last_capture_error = str(exc)
             self.spool.record_error(f"capture: {exc}")
             log.error("capture failed: %s", exc)
             return

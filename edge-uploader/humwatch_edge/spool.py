@@ -95,10 +95,11 @@ class SpoolCounters:
     next_seq: int = 1
     spooled_clips: int = 0
     uploaded_clips: int = 0
-    dropped_clips: int = 0  # every clip lost to the quota: dropped oldest + refused new
+    dropped_clips: int = 0  # every clip lost: dropped oldest + refused new + write failures
     dropped_oldest: int = 0
     refused_new: int = 0
     dropped_bytes: int = 0
+    write_failures: int = 0  # clips that could not be written (disk full, I/O error)
     rejected_clips: int = 0  # refused for good by the cloud, moved to rejected/
     recovered_clips: int = 0  # commits finished by open() after a crash
     last_upload_at: str | None = None
@@ -306,7 +307,16 @@ class Spool:
                 duration_s=duration_s,
             )
             self.counters.next_seq += 1
-        entry = self._commit(meta, clip.data)
+        try:
+            entry = self._commit(meta, clip.data)
+        except SpoolError:
+            with self._lock:  # e.g. the disk is full: the clip is lost, and that must be reported
+                self.counters.write_failures += 1
+                self.counters.dropped_clips += 1
+                self.counters.dropped_bytes += clip.size
+                self.counters.last_drop_at = captured_at
+                self._save_counters()
+            raise
         with self._lock:
             self._entries[meta.seq] = entry
             self._bytes += meta.size

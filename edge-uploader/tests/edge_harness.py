@@ -14,7 +14,12 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import queue
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -44,6 +49,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request otherwise
 THING = "fan-01"
 RESPONDER = "presign-responder"
+TESTS_DIR = Path(__file__).resolve().parent
 ACL = f"""\
 user {RESPONDER}
 topic readwrite humwatch/#
@@ -351,6 +357,46 @@ def edge_document(
         "telemetry": {"interval_s": 1},
         "log": {"level": "INFO"},
     }
+
+
+class EdgeProcess:
+    """`python -m humwatch_edge run` with its log lines collected as they are written."""
+
+    def __init__(self, config: Path, extra_env: dict[str, str]) -> None:
+        env = {**os.environ, **extra_env, "PYTHONPATH": str(TESTS_DIR), "PYTHONUNBUFFERED": "1"}
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "humwatch_edge", "--config", str(config), "run"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def matches(self, pattern: re.Pattern[str]) -> list[str]:
+        return [m.group(1) for line in list(self.lines) for m in [pattern.search(line)] if m]
+
+    def wait_for(self, pattern: re.Pattern[str], count: int, timeout_s: float) -> bool:
+        return wait_until(lambda: len(self.matches(pattern)) >= count, timeout_s, interval_s=0.005)
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._reader.join(5)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(20)
+        self._reader.join(5)
+        return code
 
 
 def _toml_value(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,3 +74,26 @@ def test_given_spool_state_when_building_telemetry_then_cloud_model_accepts_it()
     assert (model.spool_clips, model.spool_bytes, model.dropped_clips) == (2, 5000, 4)
     assert model.last_upload_at == "2026-11-26T14:05:00Z" and model.disk_free_bytes == 10**9
     c.parse_timestamp(model.sent_at)
+
+
+def test_given_config_written_by_provision_device_when_loaded_then_edge_accepts_it(tmp_path: Path) -> None:
+    from humwatch.ops.provision import CaptureDefaults, SpoolDefaults, edge_config_toml
+    from humwatch_edge.config import load_config
+
+    text = edge_config_toml(
+        thing="fan-03",
+        endpoint="abc-ats.iot.eu-west-1.amazonaws.com",
+        port=8883,
+        ca_file="/etc/humwatch-edge/root-ca.pem",
+        cert_file="/etc/humwatch-edge/device.cert.pem",
+        key_file="/etc/humwatch-edge/device.private.key",
+        spool_dir="/var/lib/humwatch-edge/spool",
+        capture=CaptureDefaults(),
+        spool=SpoolDefaults(),
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    config = load_config(path, env={})
+    assert config.thing_name == "fan-03" and config.mqtt_port == 8883
+    assert config.capture_interval_s == 300.0 and config.spool_max_bytes == 500_000_000
+    assert str(config.mqtt_key_file) == "/etc/humwatch-edge/device.private.key"

@@ -5,64 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import soundfile as sf
-from edge_harness import Cloud, edge_document, wait_until, write_toml
+from edge_harness import Cloud, EdgeProcess, edge_document, wait_until, write_toml
 
 from humwatch import contracts as c
 from humwatch_edge.spool import read_only_stats
 
-TESTS_DIR = Path(__file__).resolve().parent
 SPOOLED = re.compile(r"spooled clip (\S+) ")
 CAPTURING = re.compile(r"capturing clip (\S+) ")
 UPLOADING = re.compile(r"uploading clip (\S+) ")
-
-
-class EdgeProcess:
-    """`python -m humwatch_edge run` with its log lines collected as they are written."""
-
-    def __init__(self, config: Path, extra_env: dict[str, str]) -> None:
-        env = {**os.environ, **extra_env, "PYTHONPATH": str(TESTS_DIR), "PYTHONUNBUFFERED": "1"}
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "humwatch_edge", "--config", str(config), "run"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def matches(self, pattern: re.Pattern[str]) -> list[str]:
-        return [m.group(1) for line in list(self.lines) for m in [pattern.search(line)] if m]
-
-    def wait_for(self, pattern: re.Pattern[str], count: int, timeout_s: float) -> bool:
-        return wait_until(lambda: len(self.matches(pattern)) >= count, timeout_s, interval_s=0.005)
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self._reader.join(5)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(20)
-        self._reader.join(5)
-        return code
 
 
 def _md5(data: bytes) -> str:

@@ -206,3 +206,44 @@ def test_given_certificate_from_unknown_ca_when_connecting_then_clear_error_and_
     assert cloud.object_count() == 0
     assert read_only_stats(tmp_path / "spool").clips >= 2
     uuid.UUID(read_only_stats(tmp_path / "spool").entries[0].clip_id)
+
+
+def test_given_capture_source_missing_at_start_when_it_appears_then_captured_and_delivered(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    # Given an empty recordings folder (like an unplugged microphone) at start
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    document = edge_document(
+        tmp_path / "spool",
+        cloud.device(),
+        cloud,
+        interval_s=0.3,
+        duration_s=0.1,
+        source={"source": "folder", "folder": str(folder)},
+    )
+    with running_agent(document) as agent:
+        # Then the program keeps running and reports the problem
+        assert wait_until(lambda: agent.capture_errors >= 2, 5)
+        assert agent.link.wait_ready(5)
+        # When the source becomes available, clips flow again without a restart
+        sf.write(folder / "a.wav", np.zeros(1600, dtype=np.float32), 16000)
+        assert wait_until(lambda: cloud.object_count() >= 1, 10)
+
+
+def test_given_cloud_refuses_clip_for_good_when_delivering_then_set_aside_and_queue_moves_on(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    # Given the presign function's size limit is below the clips' size (it answers `too_large`)
+    normal = cloud.responder.deps.settings
+    cloud.responder.deps.settings = normal.model_copy(update={"max_clip_bytes": 100})
+    document = edge_document(tmp_path / "spool", cloud.device(), cloud, interval_s=0.3, duration_s=0.1)
+    with running_agent(document) as agent:
+        # When clips are refused, they are set aside (kept) instead of blocking the queue
+        assert wait_until(lambda: agent.spool.counters.rejected_clips >= 2, 10)
+        rejected = list((tmp_path / "spool" / "rejected").glob("*.reason.json"))
+        assert rejected and "too_large" in rejected[0].read_text()
+        # And once the limit is normal again, the next clips are delivered
+        cloud.responder.deps.settings = normal
+        assert wait_until(lambda: cloud.object_count() >= 2, 10)
+    assert cloud.responder.answers[0]["error"]["code"] == "too_large"

@@ -227,3 +227,27 @@ def test_given_corrupt_state_file_when_opened_then_counters_restart_and_clips_ke
     assert [m.clip_id for m in reopened.stats(with_entries=True).entries] == [clip_id]
     assert reopened.counters.next_seq == 2
     assert os.path.exists(tmp_path / "state.json")
+
+
+def test_given_disk_full_when_adding_then_clip_counted_as_lost_and_no_temp_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from humwatch_edge.errors import SpoolError
+
+    spool = _open(tmp_path)
+    real_write = __import__("humwatch_edge.spool", fromlist=["_write_synced"])._write_synced
+
+    def full_disk(path: Path, data: bytes) -> None:
+        if path.parent == spool.clips_dir and path.name.endswith(".json.tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr("humwatch_edge.spool._write_synced", full_disk)
+    with pytest.raises(SpoolError, match="No space left on device"):
+        _add(spool, 1)
+    monkeypatch.undo()
+    assert spool.counters.write_failures == 1 and spool.counters.dropped_clips == 1
+    assert not list(spool.clips_dir.iterdir())
+    assert _open(tmp_path).counters.write_failures == 1

@@ -59,7 +59,7 @@ def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
         f"Abnormal since: {format_timestamp(since)}",
         f"Score:          {ratio:.1f}x the alert threshold ({ctx.score:.3g} vs {ctx.threshold:.3g})",
         f"Worst recent:   {decision.max_ratio:.1f}x the threshold",
-        f"Recent clips:   {decision.anomalous_count} of the last {decision.window} sounded abnormal",
+        f"Recent clips:   {decision.anomalous_count} of the last {decision.window} clips sounded abnormal",
         f"Model:          {ctx.model_id} version {ctx.model_version}",
         "",
         "See its history:",

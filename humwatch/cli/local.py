@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -76,6 +77,13 @@ def _print_alert(alert: ReceivedAlert) -> None:
     help="A function setting, e.g. --set HUMWATCH_ALERT_K=2 (repeatable).",
 )
 @click.option(
+    "--broker",
+    type=click.Choice(["auto", "mosquitto", "python"]),
+    default="auto",
+    show_default=True,
+    help="MQTT broker: mosquitto when installed (auto), or the built-in Python broker.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     default="WARNING",
@@ -83,7 +91,12 @@ def _print_alert(alert: ReceivedAlert) -> None:
     help="Log level of the Lambda functions (their JSON logs go to stdout).",
 )
 def local_up(
-    workdir: Path, drift_every: float, batch_window: float | None, settings: tuple[str, ...], log_level: str
+    workdir: Path,
+    drift_every: float,
+    batch_window: float | None,
+    settings: tuple[str, ...],
+    broker: str,
+    log_level: str,
 ) -> None:
     """Start moto (S3, SQS, DynamoDB, SNS, IoT, CloudWatch) and mosquitto (mTLS), create the
     stack's resources, and route events to the real Lambda handlers until Ctrl-C.
@@ -104,6 +117,7 @@ def local_up(
         drift_interval_s=drift_every,
         batch_window_s=batch_window,
         function_env=_parse_settings(settings),
+        broker=broker,
         log_level=log_level,
     )
     stop = threading.Event()
@@ -155,6 +169,9 @@ def local_status(workdir: Path) -> None:
     from humwatch.local.settings import LocalStackInfo
 
     info = LocalStackInfo.read(workdir)
+    # moto accepts any credentials; a shell without AWS credentials must still reach it.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     if not info.is_running():
         raise click.ClickException(
             f"the local stack in {workdir} is not running (pid {info.pid} is gone): `humwatch local up`"

@@ -92,9 +92,10 @@ def train_command(
 ) -> None:
     """Train an anomaly model on recordings of a machine running normally.
 
-    Normal clips train the autoencoder (anomaly clips are skipped; unlabelled clips count as
-    normal); a seeded fifth of them is held out to set the threshold for the target false-positive
-    rate. Writes MODEL_DIR/model.onnx and MODEL_DIR/model.json.
+    Only normal clips are used (anomaly clips are skipped; unlabelled clips count as normal).
+    The threshold is set, without labels, for the target per-clip false-positive rate. With
+    --model-type blog-ae a seeded share (--holdout) of the clips calibrates the threshold and the
+    rest trains the autoencoder for --epochs. Writes MODEL_DIR/model.onnx and MODEL_DIR/model.json.
 
     """
     from humwatch.datasets import count_labels, load_labelled_clips
@@ -123,10 +124,15 @@ def train_command(
     t = m.threshold
     training = m.training
     rejected = getattr(training, "rejected", []) or []
+    detail = f"{t.n_validation} calibration"
+    if m.model_type == "blog-ae":
+        detail = (
+            f"{getattr(training, 'n_train_clips', '?')} train, {detail}, "
+            f"{training.n_vectors} vectors, {training.epochs} epochs"
+        )
     click.echo(
-        f"trained {m.model_id} {m.version}: {training.n_clips} clips "
-        f"({getattr(training, 'n_train_clips', '?')} train, {t.n_validation} calibration), "
-        f"{training.n_vectors} vectors, {training.epochs} epochs, {training.train_seconds:.1f} s"
+        f"trained {m.model_type} {m.model_id} {m.version}: {training.n_clips} clips ({detail}), "
+        f"{training.train_seconds:.1f} s"
     )
     click.echo(
         f"threshold {t.value:.4f} ({t.method}, target FPR {t.target_fpr:g}, "

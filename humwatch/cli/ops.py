@@ -50,6 +50,9 @@ class StackContext:
         from humwatch.dal.stack_discovery import stack_outputs
         from humwatch.ops.settings import resolve_settings
 
+        for known in self._cache.values():  # one CloudFormation lookup per command at most
+            if all(getattr(known, name) not in (None, "") for name in required):
+                return known
         if required not in self._cache:
             self._cache[required] = resolve_settings(
                 flags=self.flags,
@@ -66,6 +69,12 @@ class StackContext:
         from humwatch.dal import aws
 
         s = settings or self.settings()
+        if s.local:
+            # moto accepts any credentials; an operator of the local stack should not need an
+            # AWS profile (and must never send real credentials to it).
+            os.environ["AWS_ACCESS_KEY_ID"] = "humwatch-local"
+            os.environ["AWS_SECRET_ACCESS_KEY"] = "humwatch-local"
+            os.environ.pop("AWS_SESSION_TOKEN", None)
         return aws.client(service, endpoint_url=s.endpoint_url, region=s.region)
 
     def history(self, page_size: int | None = None) -> HistoryTable:
@@ -164,12 +173,17 @@ def history_cmd(
         since=parse_when(since, now=now) if since else None,
         until=parse_when(until, now=now) if until else None,
         anomalies=anomalies,
-        limit=limit or None,
+        # One row more than asked tells whether there is more to see (said on stderr, not in the data).
+        limit=limit + 1 if limit else None,
         page_size=page_size,
     )
     rows = [history_row(r) for r in query_history(stack.history(page_size), query, now=now)]
+    truncated = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if limit else rows
     what = "anomalies" if anomalies else "clips"
     _echo_rows(rows, HISTORY_COLUMNS, fmt, empty=f"no {what} found")
+    if truncated:
+        click.echo(f"(newest {limit} shown; --limit 0 or --since/--until for more)", err=True)
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -469,7 +483,12 @@ def report_cmd(*, stack: StackContext, since: str, until: str | None, out_path: 
     now = _now()
     start = parse_when(since, now=now)
     end = parse_when(until, now=now) if until else now
-    settings = stack.settings("table")
+    from humwatch.errors import ConfigError
+
+    try:  # the bucket holds the drift reports; without one the page says "no drift report"
+        settings = stack.settings("table", "bucket")
+    except ConfigError:
+        settings = stack.settings("table")
     data = collect_report_data(
         stack.history(),
         start=start,

@@ -42,8 +42,12 @@ Examples:
   humwatch evaluate-suite --out /tmp/eval --quick --no-real      # seconds: smoke test
 """,
 )
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for eval.md/json.")
-@click.option("--quick", is_flag=True, help="One machine, few clips, 3 epochs: checks the plumbing, not the numbers.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for eval.md/json."
+)
+@click.option(
+    "--quick", is_flag=True, help="One machine, few clips, 3 epochs: checks the plumbing, not the numbers."
+)
 @click.option(
     "--real",
     "real_dir",
@@ -97,7 +101,9 @@ def evaluate_suite_command(
             click.echo(f"note: {real} not found, real recordings skipped", err=True)
             real = None
     command = "humwatch " + " ".join(sys.argv[1:]) if sys.argv[1:] else "humwatch evaluate-suite"
-    results = run_suite(Path(out_dir), plan=plan, real_dir=real, command=command, progress=_tqdm_factory(True))
+    results = run_suite(
+        Path(out_dir), plan=plan, real_dir=real, command=command, progress=_tqdm_factory(True)
+    )
     click.echo((Path(out_dir) / "eval.md").read_text())
     click.echo(f"wrote {Path(out_dir) / 'eval.md'} and eval.json ({results['seconds']:.0f} s)")
 
@@ -111,26 +117,36 @@ Examples:
   humwatch simulate-alerts --policy 3/5 --policy 4/6 --fpr 0.01 --fpr 0.02 --out /tmp/sim
 """,
 )
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for alerts.md/json.")
-@click.option("--machines", default=3, show_default=True, type=click.IntRange(1, 20), help="Synthetic machines.")
-@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 3650), help="Normal days per machine.")
-@click.option("--snr", "snr_db", default=0.0, show_default=True, type=float, help="Background SNR (dB).")
-@click.option("--severity", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0), help="Step fault severity.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for alerts.md/json."
+)
+@click.option("--machines", type=click.IntRange(1, 20), help="Synthetic machines [default: 3; --quick: 1].")
+@click.option(
+    "--days", type=click.IntRange(1, 3650), help="Normal days per machine [default: 60; --quick: 7]."
+)
+@click.option("--snr", "snr_db", type=float, help="Background SNR in dB [default: 0].")
+@click.option("--severity", type=click.FloatRange(0.0, 1.0), help="Step fault severity [default: 0.5].")
 @click.option(
     "--policy",
     "policies",
     multiple=True,
     help="k/n alert rule to try (repeatable), e.g. 3/5. Default: 1/1 2/3 3/5 4/6 5/8.",
 )
-@click.option("--fpr", "fprs", multiple=True, type=float, help="Target per-clip FPR (repeatable). Default: 0.005 0.01 0.02 0.05.")
+@click.option(
+    "--fpr",
+    "fprs",
+    multiple=True,
+    type=float,
+    help="Target per-clip FPR (repeatable). Default: 0.005 0.01 0.02 0.05.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of drift paths and clip draws.")
 @click.option("--quick", is_flag=True, help="Small pools and few fault clips (plumbing check, not numbers).")
 def simulate_alerts_command(
     out_dir: str,
-    machines: int,
-    days: int,
-    snr_db: float,
-    severity: float,
+    machines: int | None,
+    days: int | None,
+    snr_db: float | None,
+    severity: float | None,
     policies: tuple[str, ...],
     fprs: tuple[float, ...],
     seed: int,
@@ -160,11 +176,9 @@ def simulate_alerts_command(
         if not 0.0 < f < 0.5:
             raise click.BadParameter(f"{f} must be within (0, 0.5)", param_hint="--fpr")
     plan = SimulationPlan.quick() if quick else SimulationPlan()
+    given = {"machines": machines, "days": days, "snr_db": snr_db, "severity": severity}
     plan = plan.with_grid(
-        machines=machines,
-        days=days,
-        snr_db=snr_db,
-        severity=severity,
+        **{k: v for k, v in given.items() if v is not None},
         policies=tuple(grid_policies),
         fprs=tuple(fprs) or plan.fprs,
         seed=seed,

@@ -38,6 +38,11 @@ _CLIP_SK_PREFIX = "clip#"
 _CLIP_SK_END = "clip#~"  # '~' sorts after every character a timestamp or uuid uses
 
 
+def _now() -> datetime:
+    """Whole seconds: what the table stores (RFC3339 with Z), so a returned record equals a read."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 # --- DynamoDB <-> Python ---------------------------------------------------------------------------
 def _to_dynamo_value(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str | int | Decimal):
@@ -339,7 +344,7 @@ class HistoryTable:
         names = {"#label": "label", "#note": "label_note", "#at": "labelled_at"}
         values: dict[str, Any] = {
             ":label": {"S": label},
-            ":at": {"S": c.format_timestamp(at or datetime.now(UTC))},
+            ":at": {"S": c.format_timestamp(at or _now())},
         }
         update = "SET #label = :label, #at = :at"
         if note:
@@ -393,7 +398,7 @@ class HistoryTable:
         """Acknowledge the device's alert: no reminders until a new episode or a higher severity."""
         from humwatch.alerts.policy import acknowledge
 
-        when = at or datetime.now(UTC)
+        when = (at or _now()).replace(microsecond=0)
         for _ in range(attempts):
             state = self.get_state(thing)
             if state is None:
@@ -425,7 +430,7 @@ class HistoryTable:
                 c.PK: c.device_pk(thing),
                 c.SK: c.TELEMETRY_SK,
                 "thing": thing,
-                "received_at": received_at or datetime.now(UTC),
+                "received_at": received_at or _now(),
             }
         )
         self._put(item)
@@ -459,7 +464,7 @@ class HistoryTable:
             thing=thing,
             model_id=model_id,
             machine_type=machine_type,
-            created_at=datetime.now(UTC),
+            created_at=_now(),
             description=description,
         )
         existing = self.get_device(thing) if overwrite else None
@@ -488,7 +493,7 @@ class HistoryTable:
                 c.PK: c.REGISTRY_PK,
                 c.SK: c.DEFAULT_MODEL_SK,
                 "model_id": model_id,
-                "updated_at": datetime.now(UTC),
+                "updated_at": _now(),
             }
         )
 
@@ -503,9 +508,7 @@ class HistoryTable:
 
         With `expected_version`, the switch only happens if the pointer still names that version.
         """
-        pointer = ModelPointer(
-            model_id=model_id, version=version, sha256=sha256, published_at=datetime.now(UTC)
-        )
+        pointer = ModelPointer(model_id=model_id, version=version, sha256=sha256, published_at=_now())
         item = dict(pointer.model_dump(), pk=c.REGISTRY_PK, sk=c.registry_model_sk(model_id))
         if expected_version is None:
             self._put(item)

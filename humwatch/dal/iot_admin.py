@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from humwatch.errors import AlreadyExists, HumwatchError, NotFound, TransientError
 
@@ -39,6 +39,8 @@ def _mapped_errors(what: str) -> Iterator[None]:
         if code in _TRANSIENT_CODES:
             raise TransientError(f"{what}: {message}") from None
         raise HumwatchError(f"{what}: {code or 'error'}: {message}") from None
+    except NoCredentialsError:
+        raise  # a set-up problem, not a transient one: the CLI explains it
     except BotoCoreError as exc:
         raise TransientError(f"{what}: {exc}") from None
 

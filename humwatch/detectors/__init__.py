@@ -24,7 +24,9 @@ MODEL_TYPES: tuple[str, ...] = ("spectral-gauss", "blog-ae")
 DEFAULT_MODEL_TYPE = "spectral-gauss"
 
 
-def train_bundle(model_type: str, clips: Sequence[ClipLike], out_dir: str | Path | None, **options: Any) -> ModelBundle:
+def train_bundle(
+    model_type: str, clips: Sequence[ClipLike], out_dir: str | Path | None, **options: Any
+) -> ModelBundle:
     """Train a bundle of `model_type`; options are those of the type's trainer.
 
     `epochs` and `holdout_fraction` only mean something to `blog-ae` (spectral-gauss has no

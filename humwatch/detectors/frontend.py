@@ -17,6 +17,7 @@ The mel path is the `humwatch.features` front end (same window, padding, Slaney 
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import numpy as np
@@ -26,7 +27,14 @@ from humwatch.detectors.onnx_graph import GraphBuilder
 from humwatch.features import FeatureParams, hann_window, mel_filterbank
 
 GROUPS: tuple[str, ...] = (
-    "mel_mean", "mel_std", "fine", "env_hi", "env_full", "env_bands", "level", "frame_m2",
+    "mel_mean",
+    "mel_std",
+    "fine",
+    "env_hi",
+    "env_full",
+    "env_bands",
+    "level",
+    "frame_m2",
 )
 _LOG10_SCALE = 10.0 / np.log(10.0)
 _POWER_FLOOR = 1e-12  # -120 dB re full scale: far below any real clip, keeps float32 logs finite
@@ -79,7 +87,7 @@ def band_matrix(fp: FrontendParams) -> np.ndarray:
     """[band_n_fft/2 + 1, n_bands]: sums the short-STFT bins of each band."""
     edges = fp.band_edges_bins
     out = np.zeros((fp.band_n_fft // 2 + 1, len(edges) - 1))
-    for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for b, (lo, hi) in enumerate(itertools.pairwise(edges)):
         out[lo:hi, b] = 1.0
     return out
 
@@ -171,7 +179,9 @@ def _half_overlap_dft(g: GraphBuilder, x: str, matrix: np.ndarray) -> str:
     hop = n_fft // 2
     length = g.op("Shape", [x])
     usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([hop]))]), g.const(np.array([hop]))])
-    blocks = g.op("Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, hop]))])
+    blocks = g.op(
+        "Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, hop]))]
+    )
     both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
     top = _slice(g, _slice(g, both, 0, width, axis=1), 0, -1)
     bottom = _slice(g, _slice(g, both, width, 2 * width, axis=1), 1, 2**62)
@@ -188,14 +198,17 @@ def _fir_decimate(g: GraphBuilder, x: str, h: np.ndarray, factor: int) -> str:
     poly = h[: taps * factor].reshape(taps, factor)  # [taps, factor]: row j = h[factor*j : factor*(j+1)]
     length = g.op("Shape", [x])
     usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([factor]))]), g.const(np.array([factor]))])
-    blocks = g.op("Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, factor]))])
+    blocks = g.op(
+        "Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, factor]))]
+    )
     # Phases as rows ([taps, n_blocks]) so each shifted slice below is one contiguous copy.
     phases = g.op("MatMul", [g.const(poly, "poly"), g.op("Transpose", [blocks], perm=[1, 0])])
     total = None
     for j in range(taps):
         end = (j - taps + 1) if j < taps - 1 else 2**62
         row = g.op(
-            "Slice", [phases, g.const(np.array([j, j])), g.const(np.array([j + 1, end])), g.const(np.array([0, 1]))]
+            "Slice",
+            [phases, g.const(np.array([j, j])), g.const(np.array([j + 1, end])), g.const(np.array([0, 1]))],
         )
         total = row if total is None else g.op("Add", [total, row])
     assert total is not None
@@ -217,7 +230,9 @@ def _mean_power_spectrum(g: GraphBuilder, x: str, n_fft: int, n_bins: int) -> st
 
 def _envelope_graph(g: GraphBuilder, x: str, fp: FrontendParams) -> str:
     length = g.op("Shape", [x])
-    usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([fp.env_block]))]), g.const(np.array([fp.env_block]))])
+    usable = g.op(
+        "Mul", [g.op("Div", [length, g.const(np.array([fp.env_block]))]), g.const(np.array([fp.env_block]))]
+    )
     trimmed = g.op("Slice", [x, g.const(np.array([0])), usable])
     blocks = g.op("Reshape", [g.op("Mul", [trimmed, trimmed]), g.const(np.array([-1, fp.env_block]))])
     env = g.op("ReduceMean", [blocks], axes=[1], keepdims=0)
@@ -251,7 +266,11 @@ def _band_envelopes_graph(g: GraphBuilder, x: str, fp: FrontendParams) -> str:
     bottom = _slice(g, _slice(g, both, 2 * width, 4 * width, axis=2), 1, 2**62, axis=1)
     frames_dft = g.op("Add", [top, bottom])  # [n_bands, n_frames, 2*width]
     mean_sq = g.op("ReduceMean", [g.op("Mul", [frames_dft, frames_dft])], axes=[1], keepdims=0)
-    power = g.op("ReduceSum", [g.op("Reshape", [mean_sq, g.const(np.array([n_bands, 2, width]))]), g.const(np.array([1]))], keepdims=0)
+    power = g.op(
+        "ReduceSum",
+        [g.op("Reshape", [mean_sq, g.const(np.array([n_bands, 2, width]))]), g.const(np.array([1]))],
+        keepdims=0,
+    )
     depth = g.op("Mul", [g.op("Mul", [levels, levels]), g.const(np.array(float(n_fft)))])
     modulation = _log_db(g, g.op("Div", [power, depth]))
     return g.op("Reshape", [modulation, g.const(np.array([-1]))])
@@ -271,7 +290,9 @@ def _mel_power(g: GraphBuilder, padded: str, features: FeatureParams) -> str:
     quarter = n_fft // 4
     length = g.op("Shape", [padded])
     even_len = g.op("Mul", [g.op("Div", [length, g.const(np.array([2]))]), g.const(np.array([2]))])
-    pairs = g.op("Reshape", [g.op("Slice", [padded, g.const(np.array([0])), even_len]), g.const(np.array([-1, 2]))])
+    pairs = g.op(
+        "Reshape", [g.op("Slice", [padded, g.const(np.array([0])), even_len]), g.const(np.array([-1, 2]))]
+    )
     phases = g.op("Transpose", [pairs], perm=[1, 0])  # [2, n/2]: row 0 even samples, row 1 odd
     even = g.op("Reshape", [_slice(g, phases, 0, 1), g.const(np.array([-1]))])
     odd = g.op("Reshape", [_slice(g, phases, 1, 2), g.const(np.array([-1]))])
@@ -306,7 +327,9 @@ def build_frontend(
         raise ValueError(f"unknown feature groups {unknown}")
     # Mel path: centred zero padding, STFT power, Slaney mel, log (see `_mel_power`).
     if features.hop_length * 2 != features.n_fft or features.n_fft % 4 or features.power != 2.0:
-        raise ValueError("the spectral detector needs power 2 and hop_length = n_fft / 2 (the blog's 1024/512)")
+        raise ValueError(
+            "the spectral detector needs power 2 and hop_length = n_fft / 2 (the blog's 1024/512)"
+        )
     pad = features.n_fft // 2
     padded = g.op("Pad", [waveform, g.const(np.array([pad, pad]))], mode="constant")
     logmel = _log_db(g, _mel_power(g, padded, features))
@@ -330,8 +353,12 @@ def build_frontend(
     # The fine and envelope paths need a few frames; a clip shorter than that (the audio limits
     # reject < 2 s long before) is zero-padded instead of failing inside onnxruntime.
     length = g.op("Shape", [waveform])
-    missing = g.op("Max", [g.op("Sub", [g.const(np.array([min_samples(fp)])), length]), g.const(np.array([0]))])
-    long_enough = g.op("Pad", [waveform, g.op("Concat", [g.const(np.array([0])), missing], axis=0)], mode="constant")
+    missing = g.op(
+        "Max", [g.op("Sub", [g.const(np.array([min_samples(fp)])), length]), g.const(np.array([0]))]
+    )
+    long_enough = g.op(
+        "Pad", [waveform, g.op("Concat", [g.const(np.array([0])), missing], axis=0)], mode="constant"
+    )
     if "fine" in groups:
         # FIR low-pass keeping every `decimate`-th sample, then Welch.
         decimated = _fir_decimate(g, long_enough, decimation_filter(fp), fp.decimate)

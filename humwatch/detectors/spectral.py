@@ -47,6 +47,13 @@ from humwatch.features import FeatureParams
 
 Combine = Literal["log-z", "geometric", "max"]
 _SCORE_FLOOR = 1e-3  # normalised member scores are floored before the log of the geometric mean
+# A member whose OOF log scores barely vary (level on steady synthetic clips) would turn a 1 dB
+# change into many "standard deviations"; 0.5 (a factor 1.65) caps that amplification. On the
+# development machines it also scored best (pooled AUC 0.760 vs 0.757 at 0.05).
+LOG_SPREAD_FLOOR = 0.5
+# A member far *below* its typical score (a steady tone flattens the modulation spectrum) is no
+# evidence that the clip is normal; clipping z at -1 keeps it from cancelling the others.
+Z_CLIP = -1.0
 
 
 class Member(BaseModel):
@@ -59,12 +66,16 @@ class Member(BaseModel):
     kind: Literal["diagonal", "frames"] = "diagonal"
     top_fraction: float = Field(1.0, gt=0.0, le=1.0)
     prominence_width: int = Field(0, ge=0, le=64)  # 0: use the values themselves
+    floor_db: float | None = Field(None, gt=0.0)  # per-member variance floor (None: the config's)
 
 
 DEFAULT_MEMBERS: tuple[Member, ...] = (
     Member(name="frames", group="frame_m2", kind="frames"),
-    Member(name="level", group="level"),
-    Member(name="spectrum", group="mel_mean"),
+    # Absolute level and spectral envelope: floors of 1 dB and 0.5 dB so that the +-1 dB a
+    # microphone or a load change shifts everything by stays "normal" (synthetic training clips
+    # are steadier than that, and a 0.25 dB floor made a 1 dB gain change look 50x abnormal).
+    Member(name="level", group="level", floor_db=1.0),
+    Member(name="spectrum", group="mel_mean", floor_db=0.5),
     Member(name="fine", group="fine", prominence_width=4),
     Member(name="modulation", group="env_bands", top_fraction=0.003, prominence_width=8),
 )
@@ -116,11 +127,13 @@ def _fit_member(stats: Stats, idx: np.ndarray, member: Member, config: SpectralC
         member_input(stats, member, config)[idx],
         top_fraction=member.top_fraction,
         prior_clips=config.prior_clips,
-        floor_db=config.floor_db,
+        floor_db=member.floor_db if member.floor_db is not None else config.floor_db,
     )
 
 
-def _score_member(model: MemberModel, stats: Stats, idx: np.ndarray, member: Member, config: SpectralConfig) -> np.ndarray:
+def _score_member(
+    model: MemberModel, stats: Stats, idx: np.ndarray, member: Member, config: SpectralConfig
+) -> np.ndarray:
     if isinstance(model, FrameGaussian):
         return model.score(stats["mel_mean"][idx], stats["frame_m2"][idx])
     return model.score(member_input(stats, member, config)[idx])
@@ -130,7 +143,9 @@ def _log_floor(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(np.maximum(x, _SCORE_FLOOR)))
 
 
-def combine_scores(normalised: dict[str, np.ndarray], config: SpectralConfig, log_stats: dict[str, tuple[float, float]]) -> np.ndarray:
+def combine_scores(
+    normalised: dict[str, np.ndarray], config: SpectralConfig, log_stats: dict[str, tuple[float, float]]
+) -> np.ndarray:
     """Member scores (divided by their OOF medians) -> the clip score."""
     parts = np.stack([normalised[m.name] for m in config.members], axis=0)
     if config.combine == "max":
@@ -138,9 +153,12 @@ def combine_scores(normalised: dict[str, np.ndarray], config: SpectralConfig, lo
     if config.combine == "geometric":
         return np.asarray(np.exp(np.mean(_log_floor(parts), axis=0)))
     z = np.stack(
-        [(_log_floor(normalised[m.name]) - log_stats[m.name][0]) / log_stats[m.name][1] for m in config.members]
+        [
+            (_log_floor(normalised[m.name]) - log_stats[m.name][0]) / log_stats[m.name][1]
+            for m in config.members
+        ]
     )
-    return np.asarray(np.exp(np.mean(z, axis=0)))
+    return np.asarray(np.exp(np.mean(np.maximum(z, Z_CLIP), axis=0)))
 
 
 @dataclass
@@ -166,7 +184,9 @@ class FittedSpectral:
         return combine_scores(self.member_scores(stats), self.config, self.log_stats)
 
 
-def fit_spectral(stats: Stats, features: FeatureParams, config: SpectralConfig, *, seed: int = 0) -> FittedSpectral:
+def fit_spectral(
+    stats: Stats, features: FeatureParams, config: SpectralConfig, *, seed: int = 0
+) -> FittedSpectral:
     """Fit on N normal clips (N >= 3): members on all clips, OOF scores by k-fold."""
     missing = [g for g in config.groups if g not in stats]
     if missing:
@@ -187,7 +207,7 @@ def fit_spectral(stats: Stats, features: FeatureParams, config: SpectralConfig, 
     medians = {name: max(float(np.median(v)), 1e-9) for name, v in oof.items()}
     normalised = {name: v / medians[name] for name, v in oof.items()}
     log_stats = {
-        name: (float(np.mean(_log_floor(v))), max(float(np.std(_log_floor(v))), 0.05))
+        name: (float(np.mean(_log_floor(v))), max(float(np.std(_log_floor(v))), LOG_SPREAD_FLOOR))
         for name, v in normalised.items()
     }
     return FittedSpectral(
@@ -215,7 +235,9 @@ def _prominence_graph(g: GraphBuilder, x: str, width: int, rows: int) -> str:
     return g.op("Reshape", [g.op("Sub", [grid, local]), g.const(np.array([-1]))])
 
 
-def _member_graph(g: GraphBuilder, fitted: FittedSpectral, member: Member, groups: dict[str, str], logmel: str) -> str:
+def _member_graph(
+    g: GraphBuilder, fitted: FittedSpectral, member: Member, groups: dict[str, str], logmel: str
+) -> str:
     model = fitted.models[member.name]
     if isinstance(model, FrameGaussian):
         centred = g.op("Sub", [logmel, g.const(model.mean, "frames_mean")])
@@ -253,6 +275,7 @@ def build_spectral_graph(fitted: FittedSpectral) -> GraphBuilder:
             centre = g.const(np.array([fitted.log_stats[n][0] for n in names]))
             inv_spread = g.const(np.array([1.0 / fitted.log_stats[n][1] for n in names]))
             logs = g.op("Mul", [g.op("Sub", [logs, centre]), inv_spread])
+            logs = g.op("Max", [logs, g.const(np.array(Z_CLIP))])
         score = g.op("Exp", [g.op("ReduceMean", [logs], axes=[0], keepdims=0)])
     g.output(score, "score", [])
     g.output(stacked, "member_scores", [len(config.members)])

@@ -184,7 +184,10 @@ def run_synthetic(plan: SuitePlan, progress: Progress | None = None) -> dict[str
             def ratios(x: np.ndarray, scorers: dict[str, Any] = scorers) -> dict[str, float]:
                 return {t: s.score_samples(x).ratio for t, s in scorers.items()}
 
-            normal = [ratios(synth_clip(spec, snr_db=case.snr_db, seed=20_000 + i)) for i in range(plan.n_test_normal)]
+            normal = [
+                ratios(synth_clip(spec, snr_db=case.snr_db, seed=20_000 + i))
+                for i in range(plan.n_test_normal)
+            ]
             tick(plan.n_test_normal)
             far_case = far.setdefault(case.snr_db, {t: [] for t in plan.model_types})
             for t in plan.model_types:
@@ -196,7 +199,9 @@ def run_synthetic(plan: SuitePlan, progress: Progress | None = None) -> dict[str
                 for fault_index, fault in enumerate(FAULTS):
                     for i in range(case.n_fault):
                         seed = 30_000 + 1000 * fault_index + i
-                        r = ratios(synth_clip(spec, fault=fault, severity=severity, snr_db=case.snr_db, seed=seed))
+                        r = ratios(
+                            synth_clip(spec, fault=fault, severity=severity, snr_db=case.snr_db, seed=seed)
+                        )
                         for t in plan.model_types:
                             bucket.setdefault(f"{t}|{fault}", []).append(r[t])
                     tick(case.n_fault)
@@ -206,7 +211,9 @@ def run_synthetic(plan: SuitePlan, progress: Progress | None = None) -> dict[str
         for t in plan.model_types:
             entry["models"][t] = {
                 "pooled": _seed_mean([_bucket_metrics(b, t, FAULTS) for b in by_seed.values()]),
-                "faults": {f: _seed_mean([_bucket_metrics(b, t, (f,)) for b in by_seed.values()]) for f in FAULTS},
+                "faults": {
+                    f: _seed_mean([_bucket_metrics(b, t, (f,)) for b in by_seed.values()]) for f in FAULTS
+                },
             }
         cases.append(entry)
     return {
@@ -216,7 +223,8 @@ def run_synthetic(plan: SuitePlan, progress: Progress | None = None) -> dict[str
         "target_fpr": plan.target_fpr,
         "cases": cases,
         "false_alarm_rate": {
-            str(snr): {t: float(np.mean(v)) for t, v in by_type.items()} for snr, by_type in sorted(far.items())
+            str(snr): {t: float(np.mean(v)) for t, v in by_type.items()}
+            for snr, by_type in sorted(far.items())
         },
         "n_far_normals": {str(snr): len(next(iter(v.values()))) for snr, v in sorted(far.items())},
         "mean_train_seconds": {t: float(np.mean(v)) for t, v in train_seconds.items() if v},
@@ -265,7 +273,9 @@ def run_dcase(plan: SuitePlan, real_dir: Path, progress: Progress | None = None)
             "n_normal": len(normals),
             "anomaly_flagged_folds": flagged[t],
             "folds": len(folds),
-            "auc_anomaly_vs_heldout": _metrics(np.asarray(held_ratios[t]), np.asarray(anomaly_ratios[t]))["auc"],
+            "auc_anomaly_vs_heldout": _metrics(np.asarray(held_ratios[t]), np.asarray(anomaly_ratios[t]))[
+                "auc"
+            ],
             "anomaly_ratio_median": float(np.median(anomaly_ratios[t])),
         }
         for t in plan.model_types
@@ -347,20 +357,38 @@ def done_when(results: dict[str, Any]) -> list[dict[str, Any]]:
         if ours is None:
             continue
         pooled = ours["pooled"]["auc"]
-        checks.append({"check": "synthetic SNR 0 dB sev 0.5 pooled AUC >= 0.90", "value": pooled, "pass": pooled >= 0.90})
+        checks.append(
+            {
+                "check": "synthetic SNR 0 dB sev 0.5 pooled AUC >= 0.90",
+                "value": pooled,
+                "pass": pooled >= 0.90,
+            }
+        )
         worst_fault, worst = min(((f, m["auc"]) for f, m in ours["faults"].items()), key=lambda kv: kv[1])
         checks.append(
-            {"check": f"every fault AUC >= 0.75 (worst: {worst_fault})", "value": worst, "pass": worst >= 0.75}
+            {
+                "check": f"every fault AUC >= 0.75 (worst: {worst_fault})",
+                "value": worst,
+                "pass": worst >= 0.75,
+            }
         )
     far = synthetic.get("false_alarm_rate", {})
     if far:
         rates = [by_type["spectral-gauss"] for by_type in far.values() if "spectral-gauss" in by_type]
         worst_far = max(rates)
-        checks.append({"check": f"synthetic FAR <= 1.5 x {target:g}", "value": worst_far, "pass": worst_far <= 1.5 * target})
+        checks.append(
+            {
+                "check": f"synthetic FAR <= 1.5 x {target:g}",
+                "value": worst_far,
+                "pass": worst_far <= 1.5 * target,
+            }
+        )
     dcase = (results.get("dcase") or {}).get("cross_validation", {}).get("spectral-gauss")
     if dcase:
         rate = dcase["false_alarm_rate"]
-        checks.append({"check": f"DCASE id_00 CV FAR <= 1.5 x {target:g}", "value": rate, "pass": rate <= 1.5 * target})
+        checks.append(
+            {"check": f"DCASE id_00 CV FAR <= 1.5 x {target:g}", "value": rate, "pass": rate <= 1.5 * target}
+        )
     return checks
 
 
@@ -370,8 +398,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "# humwatch detector evaluation",
         "",
         f"Command: `{results['command']}`; {results['seconds']:.0f} s on this machine. "
-        f"Target FPR per clip {results['plan']['target_fpr']:g}; FAR = false-alarm rate on unseen normal clips "
-        "at the calibrated threshold; AUC/pAUC (FPR <= 0.1, McClish) with the anomaly as positive.",
+        f"Target FPR per clip {results['plan']['target_fpr']:g}; FAR = false-alarm rate on unseen "
+        "normal clips at the calibrated threshold; AUC/pAUC (FPR <= 0.1, McClish) with the anomaly as positive.",
         "",
     ]
     synthetic = results.get("synthetic")
@@ -384,7 +412,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             "",
             "AUC/pAUC per machine, averaged over machines; recall at the calibrated threshold pooled.",
             "",
-            "| SNR dB | severity | model | pooled AUC | pAUC | " + " | ".join(f"{f} AUC" for f in FAULTS) + " | recall@thr |",
+            "| SNR dB | severity | model | pooled AUC | pAUC | "
+            + " | ".join(f"{f} AUC" for f in FAULTS)
+            + " | recall@thr |",
             "|---|---|---|---|---|" + "---|" * len(FAULTS) + "---|",
         ]
         for case in synthetic["cases"]:
@@ -400,7 +430,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["|---|---|" + "---|" * len(types)]
         for snr, by_type in synthetic["false_alarm_rate"].items():
             lines.append(
-                f"| {snr} | {synthetic['n_far_normals'][snr]} | " + " | ".join(_f(by_type[t]) for t in types) + " |"
+                f"| {snr} | {synthetic['n_far_normals'][snr]} | "
+                + " | ".join(_f(by_type[t]) for t in types)
+                + " |"
             )
         lines.append("")
     dcase = results.get("dcase")
@@ -438,7 +470,12 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines.append("")
     checks = results.get("done_when", [])
     if checks:
-        lines += ["## Issue 8 acceptance (spectral-gauss)", "", "| check | measured | pass |", "|---|---|---|"]
+        lines += [
+            "## Issue 8 acceptance (spectral-gauss)",
+            "",
+            "| check | measured | pass |",
+            "|---|---|---|",
+        ]
         lines += [f"| {c['check']} | {_f(c['value'])} | {'yes' if c['pass'] else 'NO'} |" for c in checks]
         lines.append("")
     return "\n".join(lines)

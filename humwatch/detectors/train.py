@@ -20,12 +20,19 @@ from humwatch.audio import AudioLimits, decode_audio
 from humwatch.detectors.calibration import Method, fit_threshold
 from humwatch.detectors.frontend import frontend_model
 from humwatch.detectors.onnx_graph import session
-from humwatch.detectors.spectral import FittedSpectral, SpectralConfig, Stats, build_spectral_graph, fit_spectral
+from humwatch.detectors.spectral import (
+    FittedSpectral,
+    SpectralConfig,
+    Stats,
+    build_spectral_graph,
+    fit_spectral,
+)
 from humwatch.errors import AudioRejected, DatasetError
 from humwatch.features import FeatureParams
 from humwatch.model.bundle import FORMAT_VERSION, ModelBundle, ModelManifest, sha256_hex
 from humwatch.training import ClipLike
 
+DEFAULT_LIMITS = AudioLimits()
 MIN_CLIPS = 5  # k-fold needs a few clips; fewer cannot say what "normal" varies like
 MODEL_TYPE = "spectral-gauss"
 ONNX_OUTPUTS = ("score", "member_scores", "band_means")
@@ -126,7 +133,7 @@ def train_spectral_model(
     config: SpectralConfig | None = None,
     params: FeatureParams | None = None,
     channel: int | Literal["mean"] = 0,
-    limits: AudioLimits = AudioLimits(),
+    limits: AudioLimits = DEFAULT_LIMITS,
     progress: bool = False,
 ) -> ModelBundle:
     """`humwatch train --model-type spectral-gauss`: clips -> calibrated bundle (saved if out_dir).
@@ -160,14 +167,18 @@ def train_spectral_model(
         except AudioRejected as exc:
             rejected.append({"file": path.name, "code": exc.code, "message": exc.message})
         except OSError as exc:
-            rejected.append({"file": path.name, "code": "not_audio", "message": f"cannot read: {exc.strerror}"})
+            rejected.append(
+                {"file": path.name, "code": "not_audio", "message": f"cannot read: {exc.strerror}"}
+            )
         else:
             rows.append(extractor(audio.samples))
             hashes.append(hashlib.sha256(data).hexdigest())
         bar(1)
     if len(rows) < MIN_CLIPS:
         detail = f" ({len(rejected)} rejected: {rejected[0]['message']})" if rejected else ""
-        raise DatasetError(f"spectral-gauss needs at least {MIN_CLIPS} usable normal clips, got {len(rows)}{detail}")
+        raise DatasetError(
+            f"spectral-gauss needs at least {MIN_CLIPS} usable normal clips, got {len(rows)}{detail}"
+        )
     stats = {g: np.stack([r[g] for r in rows]) for g in rows[0]}
     trained = train_spectral(stats, params, config=config, target_fpr=target_fpr, seed=seed)
     fields = trained.manifest_fields()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import urllib.request
 from types import TracebackType
@@ -45,7 +46,12 @@ class MotoEndpoint:
             response.read()
 
     def stop(self) -> None:
+        """Forget the account's data (moto's backends outlive the server) and stop serving."""
         if self.url:
+            if self._reset:
+                # Best effort: if it fails, the data goes with the process anyway.
+                with contextlib.suppress(OSError):
+                    self.reset()
             self._server.stop()
             self.url = ""
 

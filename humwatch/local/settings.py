@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -49,6 +49,8 @@ class LocalStackOptions(BaseModel):
     function_env: dict[str, str] = {}
     # Confine each device to its own topics, as the IoT policy does.
     device_acl: bool = True
+    # auto: mosquitto when installed, else the built-in Python broker (mTLS as well).
+    broker: Literal["auto", "mosquitto", "python"] = "auto"
     functions_dir: Path | None = None
     # POWERTOOLS_METRICS_DISABLED unless True (metrics are EMF lines on stdout outside Lambda).
     emit_metrics: bool = False

@@ -39,7 +39,8 @@ from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
 from humwatch.local.lambda_runtime import LOCAL_ACCOUNT, LocalLambda
 from humwatch.local.moto_endpoint import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoEndpoint
-from humwatch.local.mqtt_broker import MosquittoBroker
+from humwatch.local.mqtt_broker import BrokerError, MosquittoBroker, find_mosquitto
+from humwatch.local.py_broker import PythonMqttBroker
 from humwatch.local.schedule import Schedule
 from humwatch.local.settings import LocalStackInfo, LocalStackOptions
 from humwatch.local.sqs_event_source import BatchResult, SqsEventSource
@@ -62,6 +63,22 @@ def device_acl() -> str:
         f"pattern write {root}/%u/telemetry\n"
         f"pattern read {root}/%u/upload/response\n"
     )
+
+
+def make_broker(
+    kind: str, workdir: Path, *, ca: pki.CA, server_cert: Path, server_key: Path, acl: str | None
+) -> MosquittoBroker | PythonMqttBroker:
+    """mosquitto (the broker the tests and CI use) when installed or asked for; otherwise the
+    built-in Python broker, so a machine without the Debian package still runs the demo."""
+    if kind == "mosquitto" or kind == "auto":
+        try:
+            find_mosquitto()
+            return MosquittoBroker(workdir, ca=ca, server_cert=server_cert, server_key=server_key, acl=acl)
+        except BrokerError:
+            if kind == "mosquitto":
+                raise
+            log.warning("mosquitto is not installed: using the built-in Python MQTT broker (mTLS)")
+    return PythonMqttBroker(workdir, ca=ca, server_cert=server_cert, server_key=server_key, acl=acl)
 
 
 @dataclass(frozen=True)
@@ -110,11 +127,12 @@ class LocalStack:
         self._exit = ExitStack()
         self._started = False
         self.functions: dict[str, LocalLambda] = {}
+        self._telemetry_table: Any = None
         # Set by start():
         self.moto: MotoEndpoint
         self.resources: StackResources
         self.ca: pki.CA
-        self.broker: MosquittoBroker
+        self.broker: MosquittoBroker | PythonMqttBroker
         self.rules: IotRulesEngine
         self.iot_data: IotDataEndpoint
         self.clip_queue: SqsQueue
@@ -186,7 +204,8 @@ class LocalStack:
         self.ca = pki.load_ca(pki_dir) if (pki_dir / "ca.key").is_file() else pki.make_ca(pki_dir)
         server_cert, server_key = pki.issue_server_cert(self.ca, pki_dir)
         router_cert, router_key = pki.issue_cert(self.ca, ROUTER_IDENTITY, pki_dir)
-        self.broker = MosquittoBroker(
+        self.broker = make_broker(
+            opts.broker,
             self.workdir / "broker",
             ca=self.ca,
             server_cert=server_cert,
@@ -195,7 +214,10 @@ class LocalStack:
         )
         self.broker.start()
         self._exit.callback(self.broker.stop)
-        self.on_event(f"mosquitto (mTLS) {self.broker.host}:{self.broker.port}  (CA {self.ca.cert_path})")
+        kind = "mosquitto" if isinstance(self.broker, MosquittoBroker) else "python broker"
+        self.on_event(
+            f"{kind + ' (mTLS)':16} {self.broker.host}:{self.broker.port}  (CA {self.ca.cert_path})"
+        )
 
         # The functions' environment, exactly the variables the CDK stack sets, then cold starts.
         self.rules = IotRulesEngine(
@@ -312,10 +334,13 @@ class LocalStack:
         return self.functions["presign_upload"].invoke(event)
 
     def _telemetry_action(self, event: dict[str, Any]) -> None:
+        """What the IoT rule's DynamoDBv2 action writes: the heartbeat as sent, per device."""
         from humwatch.dal.history import HistoryTable
 
+        if self._telemetry_table is None:
+            self._telemetry_table = HistoryTable(self.resources.table)
         thing = str(event.pop("thing"))
-        HistoryTable(self.resources.table).put_telemetry(thing, event)
+        self._telemetry_table.put_telemetry(thing, event)
 
     def _on_batch(self, result: BatchResult) -> None:
         failed = f", {len(result.failed_ids)} failed" if result.failed_ids else ""

@@ -101,7 +101,23 @@ def train_autoencoder(
     """Fit the autoencoder to normal vectors: MSE loss, Adam (beta 0.9/0.999, eps 1e-7 as Keras).
 
     Deterministic for a seed: initialisation and per-epoch shuffles come from one generator.
+    BLAS runs single-threaded: these GEMMs are small (512 x 320 x 64), so threads mostly wait on
+    each other, and on a shared 2-core machine a multi-threaded OpenBLAS was 4x slower (busy-wait).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(vectors, epochs, batch_size, learning_rate, seed, on_epoch)
+
+
+def _train(
+    vectors: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    on_epoch: Callable[[int, float], None] | None,
+) -> Autoencoder:
     if vectors.ndim != 2 or vectors.shape[0] == 0:
         raise ValueError(f"need a non-empty [n_vectors, dims] array, got shape {vectors.shape}")
     if epochs < 1:

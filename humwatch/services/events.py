@@ -1,7 +1,7 @@
 """Typed models of the events the functions receive (only the fields humwatch uses).
 
-- presign_upload: the IoT rule's output, `SELECT *, topic(2) AS thing FROM
-  'humwatch/+/upload/request'`, i.e. the device's request payload plus `thing` from the topic.
+- presign_upload: the IoT rule's output (`contracts.UPLOAD_REQUEST_RULE_SQL`): the request's
+  contract fields plus `thing` from the topic.
 - process_clip: SQS records whose body is an S3 event notification (or S3's one-off
   `s3:TestEvent` when the notification is configured).
 - drift_check: the EventBridge scheduled event (only `time` is used).

@@ -8,23 +8,24 @@ tests and the local stack use it to simulate a new cold start.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, load_settings
 from humwatch.dal import aws
-from humwatch.dal.clip_store import ClipStore
-from humwatch.dal.device_channel import DeviceChannel
-from humwatch.dal.history import HistoryTable
-from humwatch.dal.model_store import ModelStore
-from humwatch.dal.notifier import Notifier
-from humwatch.dal.report_store import ReportStore
-from humwatch.services.drift_check import DriftDeps
-from humwatch.services.presign import PresignDeps
-from humwatch.services.process import ProcessDeps
-from humwatch.services.scorers import ScorerCache
+
+# Each function imports only what it uses (cold start): presign never loads onnxruntime.
+if TYPE_CHECKING:
+    from humwatch.services.drift_check import DriftDeps
+    from humwatch.services.presign import PresignDeps
+    from humwatch.services.process import ProcessDeps
 
 
 @cache
 def presign_deps() -> PresignDeps:
+    from humwatch.dal.clip_store import ClipStore
+    from humwatch.dal.device_channel import DeviceChannel
+    from humwatch.services.presign import PresignDeps
+
     settings = load_settings(PresignSettings)
     s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
     return PresignDeps(
@@ -36,6 +37,13 @@ def presign_deps() -> PresignDeps:
 
 @cache
 def process_deps() -> ProcessDeps:
+    from humwatch.dal.clip_store import ClipStore
+    from humwatch.dal.history import HistoryTable
+    from humwatch.dal.model_store import ModelStore
+    from humwatch.dal.notifier import Notifier
+    from humwatch.services.process import ProcessDeps
+    from humwatch.services.scorers import ScorerCache
+
     settings = load_settings(ProcessSettings)
     s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
     history = HistoryTable(settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url))
@@ -53,6 +61,12 @@ def process_deps() -> ProcessDeps:
 
 @cache
 def drift_deps() -> DriftDeps:
+    from humwatch.dal.history import HistoryTable
+    from humwatch.dal.model_store import ModelStore
+    from humwatch.dal.notifier import Notifier
+    from humwatch.dal.report_store import ReportStore
+    from humwatch.services.drift_check import DriftDeps
+
     settings = load_settings(DriftSettings)
     s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
     return DriftDeps(

@@ -25,6 +25,7 @@ from humwatch.dal.history import HistoryTable
 from humwatch.dal.model_store import ModelStore
 from humwatch.local.device_client import LocalDeviceClient
 from humwatch.local.devices import EdgeUploaderProcess, ProvisionedDevice, provision_local_device
+from humwatch.local.mqtt_broker import MosquittoBroker
 from humwatch.local.scenario import DemoRecipe, ensure_demo_model, write_device_clips
 from humwatch.local.settings import LocalStackOptions
 from humwatch.local.stack import LocalStack
@@ -100,6 +101,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         workdir=work / "stack",
         batch_window_s=1,
         drift_interval_s=0,
+        broker="mosquitto",  # the real broker process (CI installs it); the fallback has its own tests
         function_env={"HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S), "HUMWATCH_DRIFT_MIN_CLIPS": "5"},
     )
     stack = LocalStack(options).start()
@@ -182,6 +184,14 @@ def test_the_corrupt_clip_is_rejected_with_a_reason(run: PipelineRun) -> None:
     assert all(r.status == ClipStatus.SCORED for r in scored)
 
 
+def test_device_heartbeats_reach_the_table_through_the_telemetry_rule(run: PipelineRun) -> None:
+    for thing in ("fan-01", "fan-02"):
+        telemetry = run.history.get_telemetry(thing)
+        assert telemetry is not None and telemetry.received_at is not None
+        assert {"spool_clips", "dropped_clips", "version"} <= set(telemetry.payload)
+        assert "thing" not in telemetry.payload or telemetry.payload["thing"] == thing
+
+
 def test_nothing_was_dead_lettered(run: PipelineRun) -> None:
     assert run.stack.dlq.depth() == 0
     assert run.stack.event_source.stats.invocation_errors == 0
@@ -196,6 +206,7 @@ def test_a_drift_report_exists_for_each_device(run: PipelineRun) -> None:
 
 
 def test_nothing_is_left_running_after_stop(run: PipelineRun) -> None:
+    assert isinstance(run.stack.broker, MosquittoBroker)
     broker_config = run.stack.broker.config_path
     assert len(_processes_using(broker_config)) == 1  # the check can see a running broker
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,6 +143,13 @@ def run(args: Sequence[str], *, env: dict[str, str] | None = None, isolate: bool
     )
     clean.update(env or {})
     return CliRunner().invoke(cli, list(args), env=clean, catch_exceptions=True)
+
+
+def reset_moto_data(endpoint: str) -> None:
+    """Wipe every moto backend of this process (all moto servers in a process share them)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 def make_bundle(directory: Path, version: str, *, seed: int = 0) -> ModelBundle:

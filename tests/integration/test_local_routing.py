@@ -5,6 +5,7 @@ iot-data shim and the IoT rules engine. The real handlers are exercised by tests
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ from humwatch.local.alert_inbox import AlertInbox
 from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
 from humwatch.local.mqtt_broker import MosquittoBroker
+from humwatch.local.py_broker import PythonMqttBroker
 from humwatch.local.sqs_event_source import SqsEventSource
-from humwatch.local.stack import device_acl
+from humwatch.local.stack import device_acl, make_broker
 
 
 @pytest.fixture
@@ -176,18 +178,27 @@ def test_given_an_alert_published_then_the_inbox_prints_and_saves_it(
 
 
 # --- MQTT: rules engine, iot-data shim, device ACL ------------------------------------------------------
-@pytest.fixture
-def mqtt_env(tmp_path: Path) -> Iterator[tuple[pki.CA, MosquittoBroker]]:
+Broker = MosquittoBroker | PythonMqttBroker
+
+
+@pytest.fixture(params=["mosquitto", "python"])
+def mqtt_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[pki.CA, Broker]]:
+    """The same checks against mosquitto and the built-in fallback broker."""
     ca = pki.make_ca(tmp_path / "pki")
     cert, key = pki.issue_server_cert(ca, tmp_path / "pki")
-    with MosquittoBroker(
-        tmp_path / "broker", ca=ca, server_cert=cert, server_key=key, acl=device_acl()
-    ) as broker:
+    broker = make_broker(
+        request.param, tmp_path / "broker", ca=ca, server_cert=cert, server_key=key, acl=device_acl()
+    )
+    assert type(broker) is (MosquittoBroker if request.param == "mosquitto" else PythonMqttBroker)
+    broker.start()
+    try:
         yield ca, broker
+    finally:
+        broker.stop()
 
 
 def _device(
-    ca: pki.CA, broker: MosquittoBroker, thing: str, tmp_path: Path, topic: str
+    ca: pki.CA, broker: Broker, thing: str, tmp_path: Path, topic: str
 ) -> tuple[mqtt.Client, list[bytes]]:
     cert, key = pki.issue_cert(ca, thing, tmp_path / thing)
     received: list[bytes] = []
@@ -213,8 +224,11 @@ def _wait(predicate: Any, timeout_s: float = 5.0) -> bool:
 
 
 def test_given_rules_engine_when_device_requests_upload_then_rule_gets_thing_from_topic_and_reply_arrives(
-    mqtt_env: tuple[pki.CA, MosquittoBroker], tmp_path: Path
+    mqtt_env: tuple[pki.CA, Broker], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The presign stand-in answers through boto3's iot-data client, which signs its requests.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     ca, broker = mqtt_env
     cert, key = pki.issue_cert(ca, ROUTER_IDENTITY, tmp_path / "router")
     events: list[dict[str, Any]] = []
@@ -256,7 +270,7 @@ def test_given_rules_engine_when_device_requests_upload_then_rule_gets_thing_fro
 
 
 def test_given_device_acl_then_a_device_cannot_publish_as_another_thing(
-    mqtt_env: tuple[pki.CA, MosquittoBroker], tmp_path: Path
+    mqtt_env: tuple[pki.CA, Broker], tmp_path: Path
 ) -> None:
     ca, broker = mqtt_env
     cert, key = pki.issue_cert(ca, ROUTER_IDENTITY, tmp_path / "router")
@@ -281,3 +295,22 @@ def test_given_device_acl_then_a_device_cannot_publish_as_another_thing(
         engine.stop()
 
     assert [e["clip_id"] for e in events] == ["own"]
+
+
+def test_given_no_client_certificate_then_the_broker_refuses_the_connection(
+    mqtt_env: tuple[pki.CA, Broker],
+) -> None:
+    ca, broker = mqtt_env
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="anonymous")
+    client.tls_set(ca_certs=str(ca.cert_path))
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
+    try:
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        refused = not connected.wait(2)
+    except (OSError, ssl.SSLError):
+        refused = True
+    finally:
+        client.loop_stop()
+    assert refused

@@ -19,7 +19,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def _devices(stack: StackResources) -> dict[str, dict[str, Any]]:
     result = run(["devices", "--format", "json", *stack_args(stack)])
     assert result.exit_code == 0, result.output
-    return {row["device"]: row for row in json.loads(result.output)}
+    return {row["device"]: row for row in json.loads(result.stdout)}
 
 
 def test_devices_show_last_clip_alert_model_and_silence(
@@ -69,7 +69,7 @@ def test_devices_show_last_clip_alert_model_and_silence(
 
     # And the table form has one line per device under a header
     table = run(["devices", *stack_args(aws_stack)])
-    lines = table.output.strip().splitlines()
+    lines = table.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["DEVICE", "LAST_CLIP", "LAST_SCORE"]
     assert len(lines) == 2 + 4
     assert any(line.startswith("fan-02") and "ALERT critical" in line for line in lines)
@@ -82,7 +82,7 @@ def test_silence_threshold_follows_the_clip_interval_option(
     assert _devices(aws_stack)["fan-01"]["silent"].startswith("SILENT")
     # With a one-hour capture interval, 20 minutes without a clip is normal
     result = run(["devices", "--clip-interval", "3600", "--format", "json", *stack_args(aws_stack)])
-    assert json.loads(result.output)[0]["silent"] == "no"
+    assert json.loads(result.stdout)[0]["silent"] == "no"
 
 
 def test_no_devices_registered(aws_stack: StackResources) -> None:
@@ -114,7 +114,7 @@ def test_label_round_trip_shows_in_history(aws_stack: StackResources, history: H
     assert "as normal (false alarm)" in result.output
     stored = history.find_clip("fan-02", anomalous.clip_id)
     assert stored is not None and stored.label == "normal" and stored.label_note == "forklift passing"
-    rows = json.loads(run(["history", "-d", "fan-02", "--format", "json", *stack_args(aws_stack)]).output)
+    rows = json.loads(run(["history", "-d", "fan-02", "--format", "json", *stack_args(aws_stack)]).stdout)
     by_id = {row["clip_id"]: row for row in rows}
     assert by_id[anomalous.clip_id]["label"] == "normal"
     assert by_id[anomalous.clip_id]["label_note"] == "forklift passing"

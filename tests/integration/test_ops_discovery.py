@@ -44,13 +44,13 @@ def test_commands_find_the_table_through_the_stack_outputs(
 
     # Then the table comes from its outputs
     assert result.exit_code == 0, result.output
-    assert [row["score"] for row in json.loads(result.output)] == [1.4, 0.3]
+    assert [row["score"] for row in json.loads(result.stdout)] == [1.4, 0.3]
     outputs = stack_outputs("HumwatchTest", aws_stack.region, aws_stack.endpoint_url)
     assert outputs["HistoryTableName"] == aws_stack.table
 
     # And HUMWATCH_STACK works the same way
     devices = run(["devices", "--format", "json", *endpoint], env={"HUMWATCH_STACK": "HumwatchTest"})
-    assert devices.exit_code == 0 and json.loads(devices.output)[0]["device"] == "fan-01"
+    assert devices.exit_code == 0 and json.loads(devices.stdout)[0]["device"] == "fan-01"
 
 
 def test_missing_stack_is_a_clear_error(aws_stack: StackResources) -> None:

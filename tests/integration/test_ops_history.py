@@ -63,7 +63,7 @@ def test_cli_history_with_small_pages_returns_every_row_in_json(
         ]
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert len(rows) == 8
     assert rows[0]["clip_id"] == seeded.records[-1].clip_id and rows[0]["anomaly"] is True
     assert rows[0]["ratio"] == pytest.approx(1.5)
@@ -85,8 +85,9 @@ def test_history_of_all_devices_is_merged_by_time_and_limited(
 
     # Then they alternate between the devices, newest first
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["device"] for r in rows] == ["pump-01", "fan-01", "pump-01", "fan-01", "pump-01"]
+    assert "(newest 5 shown; --limit 0 or --since/--until for more)" in result.stderr
     times = [r["captured_at"] for r in rows]
     assert times == sorted(times, reverse=True)
 
@@ -128,7 +129,7 @@ def test_anomalies_across_devices_read_the_day_index_over_several_days(
         ]
     )
     assert result.exit_code == 0, result.output
-    assert [row["score"] for row in json.loads(result.output)] == [2.5, 1.3]
+    assert [row["score"] for row in json.loads(result.stdout)] == [2.5, 1.3]
 
 
 def test_since_and_until_bound_one_device(aws_stack: StackResources, history: HistoryTable) -> None:
@@ -150,7 +151,7 @@ def test_since_and_until_bound_one_device(aws_stack: StackResources, history: Hi
         ]
     )
     assert result.exit_code == 0, result.output
-    times = [row["captured_at"] for row in json.loads(result.output)]
+    times = [row["captured_at"] for row in json.loads(result.stdout)]
     assert len(times) == 3  # captured 4.5h, 3.5h and 2.5h ago
     assert all(NOW - timedelta(hours=5) <= datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
 
@@ -159,7 +160,7 @@ def test_device_anomalies_only_and_table_format(aws_stack: StackResources, histo
     seeded = seed_device(history, "fan-01", [0.5, 1.7, None, 0.4, 2.2], start=NOW - timedelta(minutes=30))
     result = run(["history", "-d", "fan-01", "--anomalies", *stack_args(aws_stack)])
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    lines = result.stdout.strip().splitlines()
     assert lines[0].split()[:4] == ["CAPTURED_AT", "DEVICE", "CLIP_ID", "STATUS"]
     assert len(lines) == 2 + 2  # header, rule, two anomalies
     assert seeded.records[4].clip_id in lines[2] and "2.200" in lines[2]
@@ -173,7 +174,7 @@ def test_empty_table_says_so(aws_stack: StackResources) -> None:
     table_out = run(["history", *stack_args(aws_stack)])
     assert table_out.exit_code == 0 and table_out.output.strip() == "no clips found"
     json_out = run(["history", "--anomalies", "--format", "json", *stack_args(aws_stack)])
-    assert json_out.exit_code == 0 and json.loads(json_out.output) == []
+    assert json_out.exit_code == 0 and json.loads(json_out.stdout) == []
 
 
 def test_unknown_device_is_a_clear_error(aws_stack: StackResources, history: HistoryTable) -> None:

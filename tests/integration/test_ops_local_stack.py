@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from ops_seed import make_bundle, run
+from ops_seed import make_bundle, reset_moto_data, run
 
 from humwatch.local.device_client import LocalDeviceClient
 from humwatch.local.settings import LocalStackOptions
@@ -22,8 +22,14 @@ from humwatch.synth import MachineSpec, synth_clip
 
 
 @pytest.fixture
-def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """A running local stack; yields the environment that points the CLI at its settings file."""
+def local_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_endpoint: str
+) -> Iterator[dict[str, str]]:
+    """A running local stack; yields the environment that points the CLI at its settings file.
+
+    moto keeps its data per process, shared by every moto server in it: the stack's resources are
+    wiped afterwards (through the session server) so later tests start from an empty account.
+    """
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     stack = LocalStack(
@@ -35,6 +41,7 @@ def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
         assert stack.wait_until_drained(30)
     finally:
         stack.stop()
+        reset_moto_data(moto_endpoint)
 
 
 def _flac(seed: int) -> bytes:
@@ -81,7 +88,7 @@ def test_publish_provision_upload_and_query_through_the_local_stack(
     # Then history shows each clip scored by the published model, newest first
     def rows() -> list[dict[str, object]]:
         return list(
-            json.loads(run(["history", "--local", "--format", "json"], env=env, isolate=False).output)
+            json.loads(run(["history", "--local", "--format", "json"], env=env, isolate=False).stdout)
         )
 
     deadline = time.monotonic() + 30
@@ -98,11 +105,11 @@ def test_publish_provision_upload_and_query_through_the_local_stack(
     assert labelled.exit_code == 0, labelled.output
     assert (
         json.loads(
-            run(["history", "--local", "-d", "fan-01", "--format", "json"], env=env, isolate=False).output
+            run(["history", "--local", "-d", "fan-01", "--format", "json"], env=env, isolate=False).stdout
         )[-1]["label"]
         == "normal"
     )
-    devices = json.loads(run(["devices", "--local", "--format", "json"], env=env, isolate=False).output)
+    devices = json.loads(run(["devices", "--local", "--format", "json"], env=env, isolate=False).stdout)
     assert [(d["device"], d["model"], d["last_clip_at"][:16]) for d in devices] == [
         ("fan-01", "fan-demo@v1 (default)", (start + timedelta(minutes=2)).isoformat()[:16])
     ]

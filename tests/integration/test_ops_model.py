@@ -65,7 +65,7 @@ def test_publish_uploads_with_sha256_and_switches_the_pointer(
         ).exit_code
         == 0
     )
-    listed = json.loads(run(["model", "list", "--format", "json", *stack_args(aws_stack)]).output)
+    listed = json.loads(run(["model", "list", "--format", "json", *stack_args(aws_stack)]).stdout)
     assert [(m["model_id"], m["version"], m["default"], m["devices"]) for m in listed] == [
         ("fan-demo", "20261126T150000Z", True, 2)
     ]

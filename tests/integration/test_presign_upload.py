@@ -46,7 +46,7 @@ def content_md5(data: bytes) -> str:
 
 
 def rule_event(thing: str, data: bytes, **overrides: Any) -> dict[str, Any]:
-    """What the IoT rule `SELECT *, topic(2) AS thing` hands the function."""
+    """What the upload-request IoT rule hands the function (contracts.upload_request_rule_event)."""
     event: dict[str, Any] = {
         "clip_id": str(uuid.uuid4()),
         "captured_at": c.format_timestamp(datetime.now(UTC) - timedelta(seconds=5)),
@@ -57,8 +57,7 @@ def rule_event(thing: str, data: bytes, **overrides: Any) -> dict[str, Any]:
         "duration_s": 2.0,
     }
     event.update(overrides)
-    event["thing"] = thing
-    return event
+    return c.upload_request_rule_event(c.upload_request_topic(thing), event)
 
 
 def published_answers() -> list[tuple[str, dict[str, Any]]]:
@@ -167,8 +166,11 @@ def test_no_request_reaches_another_things_prefix(handler):
             continue
         assert answer["key"].startswith(f"clips/{THING}/")
         assert urlsplit(answer["url"]).path.split("/")[3] == THING  # /bucket/clips/THING/...
-    # The payload's own "thing" field is ignored: the rule's topic(2) overrides it
-    answer = invoke(handler, dict(rule_event(THING, data), thing=THING))
+    # A "thing" field in the device's payload is dropped by the rule: only topic(2) names the thing
+    device_payload = dict(rule_event(THING, data), thing="victim-02")
+    event = c.upload_request_rule_event(c.upload_request_topic(THING), device_payload)
+    assert event["thing"] == THING
+    answer = invoke(handler, event)
     assert answer["key"].startswith(f"clips/{THING}/")
 
 

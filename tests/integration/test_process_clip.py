@@ -23,6 +23,7 @@ from humwatch.dal import aws
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.model_store import ModelStore
 from humwatch.dal.provisioning import StackResources
+from humwatch.errors import TransientError
 from humwatch.model.bundle import ModelBundle
 from humwatch.records import ClipStatus
 from humwatch.services import wiring
@@ -252,3 +253,34 @@ def test_keys_with_encoded_characters_are_decoded(aws_stack, handler, history):
     assert any("%3A" in r["body"] for r in event["Records"])
     invoke(handler, event)
     assert clips_of(history)[clip_id].s3_key == key
+
+
+def test_an_alert_whose_publish_failed_is_sent_once_by_the_retry(aws_stack, handler, history, alert_inbox):
+    # Given three anomalous clips, and SNS timing out on the first publish attempt
+    ids = [upload(aws_stack, noisy_clip(10 + i), i)[0] for i in range(3)]
+    event = receive_lambda_event(aws_stack, expected=3)
+    notifier = wiring.process_deps().notifier
+    real_publish = notifier.publish
+    calls: list[str] = []
+
+    def flaky_publish(*args: Any, **kwargs: Any) -> str:
+        calls.append("call")
+        if len(calls) == 1:
+            raise TransientError("SNS timed out")
+        return real_publish(*args, **kwargs)
+
+    notifier.publish = flaky_publish  # type: ignore[method-assign]
+    # When the batch runs, the record that fired the alert fails and comes back
+    result = invoke(handler, event)
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    assert len(failed) == 1
+    state = history.get_state(THING)
+    assert state is not None and state.pending_alert is not None  # kept in the outbox
+    assert alert_inbox.messages() == []
+    # Then its redelivery publishes the pending alert exactly once
+    retry = {"Records": [r for r in event["Records"] if r["messageId"] in failed]}
+    assert invoke(handler, retry) == {"batchItemFailures": []}
+    assert len(alert_inbox.messages()) == 1
+    state = history.get_state(THING)
+    assert state is not None and state.pending_alert is None and state.alerts_sent == 1
+    assert set(clips_of(history)) == set(ids)

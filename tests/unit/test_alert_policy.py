@@ -241,3 +241,15 @@ def test_a_late_clip_inside_the_window_counts():
 def test_an_impossible_policy_is_refused(k, n):
     with pytest.raises(ValueError, match="k <= n"):
         AlertPolicy(k=k, n=n)
+
+
+@pytest.mark.parametrize(("seconds_after", "fires"), [(3599, False), (3600, True)])
+def test_the_cooldown_boundary_is_inclusive(seconds_after, fires):
+    # Given an alert on the clip at minute 10
+    state, _ = run(POLICY, [flag(0, 0), flag(1, 5), flag(2, 10)])
+    assert state.last_alert_at == T0 + timedelta(minutes=10)
+    # When the episode continues exactly at / just before the end of the cooldown
+    late = ClipFlag("late", T0 + timedelta(minutes=10, seconds=seconds_after), True, 1.5)
+    _, decision = evaluate(POLICY, state, late)
+    # Then a reminder is sent only once the full cooldown has passed
+    assert (decision is not None) is fires

@@ -98,10 +98,13 @@ def test_given_normal_clips_when_compared_then_they_vary_but_less_than_machines_
 
 
 @pytest.mark.parametrize("snr_db", [-6.0, 0.0, 10.0])
-def test_given_an_snr_when_synthesised_then_machine_over_background_power_is_that_snr(snr_db: float) -> None:
-    parts = synth_parts(PUMP, snr_db=snr_db, seed=2)
-    assert power_db(parts.machine) - power_db(parts.background) == pytest.approx(snr_db, abs=0.01)
-    assert not parts.fault.any()
+def test_given_an_snr_when_synthesised_then_machine_over_background_averages_that_snr(snr_db: float) -> None:
+    # The hall's and the machine's levels vary clip to clip, so the SNR is met on average.
+    clips = [synth_parts(PUMP, snr_db=snr_db, seed=s, duration_s=3) for s in range(16)]
+    realised = [power_db(p.machine) - power_db(p.background) for p in clips]
+    assert np.mean(realised) == pytest.approx(snr_db, abs=0.6)
+    assert 0.3 < np.std(realised) < 2.5
+    assert not any(p.fault.any() for p in clips)
 
 
 def test_given_a_gain_when_synthesised_then_the_clip_scales_exactly() -> None:
@@ -145,9 +148,7 @@ def test_given_severity_zero_when_a_fault_is_injected_then_the_clip_is_the_norma
 def test_given_a_fault_when_injected_then_the_background_is_untouched(fault: str) -> None:
     normal = synth_parts(FAN, seed=4, snr_db=0)
     faulty = synth_parts(FAN, fault=fault, severity=0.7, seed=4, snr_db=0)
-    # Same background noise realisation (scaled to the machine's power for the SNR).
-    ratio = faulty.background / normal.background
-    assert np.allclose(ratio, ratio[0])
+    np.testing.assert_array_equal(faulty.background, normal.background)
     assert not np.allclose(faulty.machine + faulty.fault, normal.machine + normal.fault)
 
 
@@ -164,7 +165,7 @@ def test_given_bearing_faults_when_severity_grows_then_the_envelope_peak_at_the_
         _, at_defect = peak_in(freqs, env, bpfo * 0.97, bpfo * 1.03)
         floor = np.median(env[(freqs > 5) & (freqs < 300)])
         prominence.append(at_defect / floor)
-    assert prominence[0] < 3 < prominence[1] < prominence[2]
+    assert prominence[0] < 5 and 10 < prominence[1] < prominence[2]
 
 
 @pytest.mark.parametrize("spec", [FAN, PUMP], ids=["fan", "pump"])
@@ -191,7 +192,7 @@ def test_given_imbalance_when_severity_grows_then_the_1x_component_grows() -> No
         return peak_in(*magnitude_spectrum(parts.machine), f1 * 0.95, f1 * 1.05)[1]
 
     levels = [one_x(s) for s in (0.0, 0.5, 1.0)]
-    assert levels[0] * 2 < levels[1] < levels[2]
+    assert levels[0] * 1.5 < levels[1] < levels[2] and levels[2] > 2.5 * levels[0]
 
 
 def test_given_rubbing_when_injected_then_intermittent_high_frequency_bursts_appear() -> None:
@@ -276,3 +277,6 @@ def test_given_bad_dataset_arguments_when_written_then_synth_error(tmp_path: Pat
     with pytest.raises(SynthError, match="unknown fault"):
         write_dataset(tmp_path, n_clips=1, fault="gremlins")
     assert not list(tmp_path.iterdir())
+    (tmp_path / "manifest.csv").write_text("path,label\nx.wav,normal\n")
+    with pytest.raises(SynthError, match="not a synth manifest"):
+        write_dataset(tmp_path, n_clips=1, duration_s=2)

@@ -1,0 +1,165 @@
+"""spectral-gauss end to end: `humwatch train` (default model type) -> bundle -> the serving Scorer.
+
+Real processes, real files, real onnxruntime; plus the evaluation suite's quick mode and the real
+DCASE recordings when they are present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from humwatch.model.bundle import ModelBundle
+from humwatch.scoring import Scorer, score_clip
+from humwatch.synth import write_dataset
+
+CLIP_SECONDS = 4.0
+
+
+def humwatch(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "humwatch", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Given 16 normal clips of a fan and 3 clips with a severe speed fault
+    out = tmp_path_factory.mktemp("fan")
+    write_dataset(out, machine_type="fan", n_clips=16, snr_db=10.0, seed=5, duration_s=CLIP_SECONDS)
+    write_dataset(
+        out,
+        machine_type="fan",
+        n_clips=3,
+        fault="speed",
+        severity=1.0,
+        snr_db=10.0,
+        seed=6,
+        duration_s=CLIP_SECONDS,
+    )
+    write_dataset(out / "unseen", machine_type="fan", n_clips=3, snr_db=10.0, seed=7, duration_s=CLIP_SECONDS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # When `humwatch train` runs with its default model type
+    out = tmp_path_factory.mktemp("model") / "fan"
+    result = humwatch(
+        "train", data_dir / "manifest.csv", "--out", out, "--model-id", "fan-sg", "--target-fpr", "0.01"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "threshold" in result.stdout
+    return out
+
+
+def test_the_bundle_is_a_calibrated_spectral_gauss_model(model_dir: Path) -> None:
+    bundle = ModelBundle.load(model_dir)  # validates sha256, inputs/outputs, feature parameters
+    manifest = json.loads((model_dir / "model.json").read_text())
+    assert manifest["model_type"] == "spectral-gauss"
+    assert manifest["onnx_outputs"] == ["score", "member_scores", "band_means"]
+    assert manifest["threshold"]["validation"] == "out-of-fold"
+    assert manifest["threshold"]["n_validation"] == 16  # every normal clip calibrates; anomalies skipped
+    assert manifest["training"]["skipped_anomalies"] == 3
+    assert len(manifest["training"]["band_means_mean"]) == bundle.manifest.features.n_mels
+    assert len(manifest["training"]["score_samples"]) == 16
+
+
+def test_the_serving_scorer_passes_unseen_normals_and_flags_the_fault(
+    model_dir: Path, data_dir: Path
+) -> None:
+    scorer = Scorer.from_dir(model_dir)
+    normal = [score_clip(scorer, p) for p in sorted((data_dir / "unseen").glob("normal_*.wav"))]
+    faulty = [score_clip(scorer, p) for p in sorted(data_dir.glob("anomaly_speed_*.wav"))]
+    assert [c.is_anomaly for c in normal] == [False] * 3
+    assert [c.is_anomaly for c in faulty] == [True] * 3
+    assert all(len(c.band_means) == 64 and c.model_id == "fan-sg" for c in normal + faulty)
+
+
+def test_score_command_reads_the_bundle(model_dir: Path, data_dir: Path) -> None:
+    files = [
+        *sorted((data_dir / "unseen").glob("normal_*.wav"))[:1],
+        *sorted(data_dir.glob("anomaly_*.wav"))[:1],
+    ]
+    result = humwatch("score", "--model", model_dir, "--format", "json", *files)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["is_anomaly"] for r in rows] == [False, True]
+
+
+def test_blog_ae_stays_available(data_dir: Path, tmp_path: Path) -> None:
+    result = humwatch("train", data_dir, "--out", tmp_path / "ae", "--model-type", "blog-ae", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "ae" / "model.json").read_text())["model_type"] == "blog-ae"
+
+
+def test_evaluate_suite_quick_writes_the_table_and_json(tmp_path: Path) -> None:
+    result = humwatch("evaluate-suite", "--out", tmp_path / "eval", "--quick", "--no-real")
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    case = results["synthetic"]["cases"][0]
+    assert set(case["models"]) == {"spectral-gauss", "blog-ae"}
+    assert set(case["models"]["spectral-gauss"]["faults"]) == {
+        "bearing",
+        "imbalance",
+        "rubbing",
+        "speed",
+        "blade",
+    }
+    table = (tmp_path / "eval" / "eval.md").read_text()
+    assert "| 0 | 0.5 | spectral-gauss |" in table and "| 0 | 0.5 | blog-ae |" in table
+
+
+def test_simulate_alerts_quick_writes_a_grid(tmp_path: Path) -> None:
+    result = humwatch(
+        "simulate-alerts",
+        "--quick",
+        "--days",
+        "2",
+        "--policy",
+        "3/5",
+        "--fpr",
+        "0.01",
+        "--out",
+        tmp_path / "sim",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "sim" / "alerts.json").read_text())
+    assert [(row["k"], row["n"], row["target_fpr"]) for row in report["grid"]] == [(3, 5, 0.01)]
+    assert report["grid"][0]["normal_clip_fpr"] < 0.2
+
+
+def test_bad_policy_is_a_clean_error() -> None:
+    result = humwatch("simulate-alerts", "--out", "/tmp/never", "--policy", "5/3")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "k <= n" in result.stderr
+
+
+@pytest.mark.shared_data
+def test_real_dcase_machine_unseen_normals_pass_and_the_anomaly_alarms(real_data_dir: Path) -> None:
+    from humwatch.datasets import load_labelled_clips
+    from humwatch.detectors.train import train_spectral_model
+
+    # Given the first 60 normal clips of the real DCASE id_00 machine
+    clips = load_labelled_clips([real_data_dir / "dcase2020-id00" / "train"])
+    clips = sorted(clips, key=lambda c: c.path.name)
+    bundle = train_spectral_model(clips[:60], None, target_fpr=0.01)
+    scorer = Scorer(bundle)
+    # When the other 15 normals and the anomaly are scored
+    normal = [score_clip(scorer, c.path) for c in clips[60:]]
+    anomaly = [
+        score_clip(scorer, p) for p in (real_data_dir / "dcase2020-id00" / "test" / "anomaly").glob("*.wav")
+    ]
+    # Then at most one normal clip is flagged and the anomaly is
+    assert sum(c.is_anomaly for c in normal) <= 1
+    assert all(c.is_anomaly for c in anomaly)

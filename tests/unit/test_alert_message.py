@@ -1,0 +1,63 @@
+"""The alert a person reads: subject, body, and the attributes SMS filters use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from humwatch.alerts.message import SUBJECT_MAX, AlertContext, render_alert, render_notice
+from humwatch.alerts.policy import AlertDecision, AlertReason, Severity
+
+AT = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
+
+
+def context(**overrides: object) -> AlertContext:
+    values: dict = {
+        "thing": "fan-03",
+        "machine_type": "fan",
+        "captured_at": AT,
+        "clip_id": "0b9d8a52-3f4e-4c1a-9d2b-6f1e2a3b4c5d",
+        "score": 2.4,
+        "threshold": 1.0,
+        "model_id": "fan-demo",
+        "model_version": "20261126T140500Z",
+        "first_anomaly_at": datetime(2026, 11, 26, 13, 55, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return AlertContext(**values)
+
+
+def decision(
+    severity: Severity = Severity.CRITICAL, reason: AlertReason = AlertReason.NEW_EPISODE
+) -> AlertDecision:
+    return AlertDecision(severity=severity, anomalous_count=3, window=3, max_ratio=2.4, reason=reason)
+
+
+def test_the_message_says_which_machine_how_bad_since_when_and_what_to_run():
+    message = render_alert(decision(), context())
+    assert message.subject == "[humwatch] CRITICAL: fan-03 (fan) sounds abnormal, 2.4x threshold"
+    body = message.body
+    assert "fan-03 (fan) started sounding abnormal." in body
+    assert "2.4x the alert threshold" in body
+    assert "3 of the last 3 clips" in body
+    assert "Abnormal since: 2026-11-26T13:55:00Z" in body
+    assert "humwatch history --device fan-03 --since 24h" in body
+    assert "humwatch ack fan-03" in body
+
+
+def test_attributes_let_sms_filter_on_severity():
+    warning = render_alert(decision(Severity.WARNING, AlertReason.REMINDER), context(score=1.3))
+    assert warning.attributes == {
+        "severity": "warning",
+        "device": "fan-03",
+        "machine_type": "fan",
+        "kind": "anomaly",
+    }
+    assert warning.subject.startswith("[humwatch] Warning:") and "1.3x" in warning.subject
+    assert "still sounds abnormal" in warning.body
+
+
+def test_subjects_fit_the_sns_limit_even_with_long_names():
+    message = render_alert(decision(), context(thing="x" * 64, machine_type="centrifugal-pump-" * 4))
+    assert len(message.subject) <= SUBJECT_MAX
+    notice = render_notice("drift", "y" * 64, "fan", "sound has drifted from the training data " * 3, ["a"])
+    assert len(notice.subject) <= SUBJECT_MAX and notice.attributes["severity"] == "warning"
