@@ -7,7 +7,7 @@ dispatcher (batch size 10, 5 s window: the deployed settings) and the real proce
 decoded and scored in-process with the same model (no AWS, no MQTT), i.e. the compute ceiling;
 the ratio says how much the pipeline's plumbing costs on this machine.
 
-    python benchmarks/local_pipeline.py [--clips 60]
+    python benchmarks/local_pipeline.py [--clips 120]
 
 Prints a table and writes benchmarks/results/local_pipeline.json.
 """
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clips", type=int, default=60, help="clips in total (spread over 3 devices)")
+    parser.add_argument("--clips", type=int, default=120, help="clips in total (spread over 3 devices)")
     args = parser.parse_args(argv if argv is not None else [])
 
     from humwatch.dal.history import HistoryTable

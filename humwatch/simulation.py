@@ -448,7 +448,7 @@ def run_simulation(
             ratios = normal_scores / threshold
             result = results[point]
             result.false_alerts += len(
-                replay(_policy(plan, point), flags_from_ratios(ratios, _START, f"m{m}"))
+                replay(_policy(plan, point), flags_from_ratios(ratios.tolist(), _START, f"m{m}"))
             )
             result.normal_minutes += n_slots * CLIP_INTERVAL.total_seconds() / 60
             result.clip_fpr_hits += int(np.sum(ratios > 1.0))
@@ -510,7 +510,8 @@ def run_simulation(
                 "oof_fpr": {str(k): v for k, v in machine.oof_fpr.items()},
             }
         )
-    report = {
+    grid = [results[p].to_dict() for p in points]
+    report: dict[str, Any] = {
         "plan": {
             "machines": plan.machines,
             "days_per_machine": plan.days,
@@ -524,9 +525,9 @@ def run_simulation(
             "clip_interval_min": CLIP_INTERVAL.total_seconds() / 60,
         },
         "machines": machine_info,
-        "grid": [results[p].to_dict() for p in points],
+        "grid": grid,
+        "recommended": recommend(grid),
     }
-    report["recommended"] = recommend(report["grid"])
     report["seconds"] = time.perf_counter() - started
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -377,8 +377,8 @@ def _fault_effects(
         return _FaultEffects(speed_factor=1.0 + rng.choice([-1.0, 1.0]) * 0.1 * s)
     if fault == "imbalance":
         return _FaultEffects(
-            harmonic_gain=(1.0 + 2.0 * s, 1.0 + 1.0 * s, 1.0 + 0.5 * s),
-            once_per_rev_am=0.35 * s,
+            harmonic_gain=(1.0 + 3.0 * s, 1.0 + 1.5 * s, 1.0 + 0.5 * s),
+            once_per_rev_am=0.5 * s,
             noise_gain=1.0 + 0.05 * s,
         )
     if fault == "blade":

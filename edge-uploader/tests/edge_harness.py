@@ -32,14 +32,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
 import paho.mqtt.client as mqtt
-from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from humwatch import contracts as c
 from humwatch.config import PresignSettings
-from humwatch.dal.aws import BOTO_CONFIG
+from humwatch.dal import aws
 from humwatch.dal.clip_store import ClipStore
 from humwatch.local.mqtt_broker import MosquittoBroker
 from humwatch.local.pki import CA, issue_cert, issue_server_cert, make_ca
@@ -258,16 +256,11 @@ class Cloud:
         self.broker.start()
         self.moto.start()
         _host, self.moto_port = self.moto.get_host_and_port()
-        # SigV4 explicitly: botocore presigns S3 URLs with SigV2 by default in us-east-1, which moto
-        # (and S3 buckets in newer regions) refuse once Content-MD5 is signed.
-        self.s3_client = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{self.moto_port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=BOTO_CONFIG.merge(Config(signature_version="s3v4")),
-        )
+        # The production client factory (SigV4 presigning, retries, timeouts), pointed at moto.
+        with _aws_env():
+            self.s3_client = aws.client(
+                "s3", endpoint_url=f"http://127.0.0.1:{self.moto_port}", region="us-east-1"
+            )
         self.s3_client.create_bucket(Bucket=self.bucket)
         self.proxy = FaultyS3Proxy("127.0.0.1", self.moto_port).start()
         cert, key = issue_cert(self.ca, RESPONDER, self.root / "pki" / "responder")
@@ -298,6 +291,21 @@ class Cloud:
     def object_count(self) -> int:
         resp = self.s3_client.list_objects_v2(Bucket=self.bucket, Prefix=c.CLIPS_PREFIX)
         return int(resp.get("KeyCount", 0))
+
+
+@contextmanager
+def _aws_env() -> Iterator[None]:
+    """Dummy credentials for moto while the client is built (never real ones)."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager

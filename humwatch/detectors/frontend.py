@@ -45,21 +45,21 @@ class FrontendParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    decimate: int = Field(4, ge=2, le=8)
-    decimate_taps: int = Field(64, ge=8, le=256)
-    fine_n_fft: int = Field(1024, ge=256, le=8192)
-    fine_bins: int = Field(480, ge=16)  # bins 1..fine_bins of the decimated spectrum
-    env_block: int = Field(16, ge=4, le=64)  # envelope sample rate = sample_rate / env_block
-    env_n_fft: int = Field(1024, ge=256, le=8192)
-    env_bins: int = Field(250, ge=8)
+    decimate: int = Field(default=4, ge=2, le=8)
+    decimate_taps: int = Field(default=64, ge=8, le=256)
+    fine_n_fft: int = Field(default=1024, ge=256, le=8192)
+    fine_bins: int = Field(default=480, ge=16)  # bins 1..fine_bins of the decimated spectrum
+    env_block: int = Field(default=16, ge=4, le=64)  # envelope sample rate = sample_rate / env_block
+    env_n_fft: int = Field(default=1024, ge=256, le=8192)
+    env_bins: int = Field(default=250, ge=8)
     hp_order: Literal[1, 2] = 2  # difference filter order of the high-passed envelope
     # Band envelopes: a short STFT (band_n_fft samples, half overlap) gives band energies at
     # sample_rate / (band_n_fft / 2) frames per second; each band's envelope gets a modulation
     # spectrum of band_env_n_fft points, bins 1..band_env_bins.
-    band_n_fft: int = Field(64, ge=16, le=512)
+    band_n_fft: int = Field(default=64, ge=16, le=512)
     band_edges_bins: tuple[int, ...] = (2, 4, 8, 12, 16, 20, 24, 28, 32)
-    band_env_n_fft: int = Field(512, ge=64, le=4096)
-    band_env_bins: int = Field(250, ge=8)
+    band_env_n_fft: int = Field(default=512, ge=64, le=4096)
+    band_env_bins: int = Field(default=250, ge=8)
 
 
 def min_samples(fp: FrontendParams) -> int:

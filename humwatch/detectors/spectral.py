@@ -64,9 +64,9 @@ class Member(BaseModel):
     name: str
     group: str  # a frontend group; "frames" members use mel_mean + frame_m2
     kind: Literal["diagonal", "frames"] = "diagonal"
-    top_fraction: float = Field(1.0, gt=0.0, le=1.0)
-    prominence_width: int = Field(0, ge=0, le=64)  # 0: use the values themselves
-    floor_db: float | None = Field(None, gt=0.0)  # per-member variance floor (None: the config's)
+    top_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    prominence_width: int = Field(default=0, ge=0, le=64)  # 0: use the values themselves
+    floor_db: float | None = Field(default=None, gt=0.0)  # per-member variance floor (None: the config's)
 
 
 DEFAULT_MEMBERS: tuple[Member, ...] = (
@@ -88,10 +88,10 @@ class SpectralConfig(BaseModel):
 
     members: tuple[Member, ...] = DEFAULT_MEMBERS
     combine: Combine = "log-z"
-    prior_clips: float = Field(4.0, ge=0.0)
-    floor_db: float = Field(0.25, gt=0.0)
-    frame_shrinkage: float = Field(0.05, ge=0.0, le=1.0)
-    folds: int = Field(5, ge=2, le=100)
+    prior_clips: float = Field(default=4.0, ge=0.0)
+    floor_db: float = Field(default=0.25, gt=0.0)
+    frame_shrinkage: float = Field(default=0.05, ge=0.0, le=1.0)
+    folds: int = Field(default=5, ge=2, le=100)
     frontend: FrontendParams = FrontendParams()
 
     @property

@@ -399,7 +399,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"Command: `{results['command']}`; {results['seconds']:.0f} s on this machine. "
         f"Target FPR per clip {results['plan']['target_fpr']:g}; FAR = false-alarm rate on unseen "
-        "normal clips at the calibrated threshold; AUC/pAUC (FPR <= 0.1, McClish) with the anomaly as positive.",
+        "normal clips at the calibrated threshold; AUC/pAUC (FPR <= 0.1, McClish) with the anomaly "
+        "as the positive class.",
         "",
     ]
     synthetic = results.get("synthetic")

@@ -170,3 +170,22 @@ def test_output_key_matching_ignores_case_separators_and_cdk_hashes() -> None:
         {"history_table": "a", "BUCKETNAME": "b", "IoTPolicyName12AB34CD": "c", "Unrelated": "d"}
     )
     assert found == {"table": "a", "bucket": "b", "iot_policy": "c"}
+
+
+def test_the_cdk_stack_output_keys_resolve() -> None:
+    # The keys cdk/humwatch_cdk/stack.py declares; the endpoint *command* is a hint, not a host.
+    outputs = {
+        "ClipsBucketName": "bucket",
+        "HistoryTableName": "table",
+        "AlertTopicArn": "arn:aws:sns:eu-west-1:123456789012:alerts",
+        "OpsTopicArn": "arn:aws:sns:eu-west-1:123456789012:ops",
+        "DevicePolicyName": "policy",
+        "IotEndpointCommand": "aws iot describe-endpoint --endpoint-type iot:Data-ATS",
+        "ProvisionDeviceCommand": "humwatch provision-device THING_NAME --stack Humwatch",
+    }
+    assert match_outputs(outputs) == {
+        "table": "table",
+        "bucket": "bucket",
+        "iot_policy": "policy",
+        "alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
+    }

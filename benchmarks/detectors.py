@@ -1,0 +1,131 @@
+"""Scoring cost of each model type, same clips, same run: spectral-gauss vs the blog autoencoder.
+
+Both bundles are trained on the same 20 synthetic 10 s fan clips (the autoencoder with 3 epochs:
+its scoring cost does not depend on the epochs), then:
+- warm: `humwatch.scoring.score_clip` on 10 s FLAC bytes (decode + ONNX graph), median and p95,
+  the two model types interleaved clip by clip so machine load hits both alike;
+- cold: a new Python process that imports humwatch.scoring, loads the bundle and scores one
+  clip: wall time from the parent and the child's peak RSS (VmHWM), median of 3 runs.
+Targets (issue 2/8): warm <= 10 ms per clip, cold <= 0.5 s and <= 150 MB; the ratios to the blog
+autoencoder show what the extra features cost. Writes benchmarks/results/detectors.json.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+WARM_CLIPS = 60
+COLD_RUNS = 3
+
+COLD = """
+import sys, time
+t0 = time.perf_counter()
+from humwatch.scoring import Scorer, score_clip
+scorer = Scorer.from_dir(sys.argv[1])
+result = score_clip(scorer, open(sys.argv[2], "rb").read())
+peak = 0
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        peak = int(line.split()[1])
+print(result.score, time.perf_counter() - t0, peak)
+"""
+
+
+def _flac(samples: np.ndarray) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, samples, 16000, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median_ms": statistics.median(values) * 1e3, "p95_ms": float(np.percentile(values, 95)) * 1e3}
+
+
+def main() -> dict[str, object]:
+    from humwatch.detectors import MODEL_TYPES, train_bundle
+    from humwatch.scoring import Scorer, score_clip
+    from humwatch.synth import MachineSpec, synth_clip, write_dataset
+
+    spec = MachineSpec.from_seed("fan", 1)
+    results: dict[str, object] = {"clip": "10 s, 16 kHz mono FLAC (synthetic fan), bytes in memory"}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        write_dataset(data, machine_type="fan", machine_seed=1, n_clips=20, seed=1)
+        from humwatch.datasets import load_labelled_clips
+
+        clips = load_labelled_clips([data])
+        models = {}
+        for model_type in MODEL_TYPES:
+            out = Path(tmp) / model_type
+            train_bundle(model_type, clips, out, epochs=3, seed=0, model_id=f"bench-{model_type}")
+            models[model_type] = out
+        flacs = [_flac(synth_clip(spec, seed=1000 + i)) for i in range(WARM_CLIPS)]
+        scorers = {t: Scorer.from_dir(d) for t, d in models.items()}
+        for t in MODEL_TYPES:  # warm-up
+            score_clip(scorers[t], flacs[0])
+        times: dict[str, list[float]] = {t: [] for t in MODEL_TYPES}
+        for clip in flacs:
+            for t in MODEL_TYPES:
+                started = time.perf_counter()
+                score_clip(scorers[t], clip)
+                times[t].append(time.perf_counter() - started)
+        clip_path = Path(tmp) / "clip.flac"
+        clip_path.write_bytes(flacs[0])
+        cold: dict[str, dict[str, float]] = {}
+        for t, d in models.items():
+            walls, peaks = [], []
+            for _ in range(COLD_RUNS):
+                started = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, "-c", COLD, str(d), str(clip_path)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=REPO,
+                )
+                walls.append(time.perf_counter() - started)
+                peaks.append(int(out.stdout.split()[2]) / 1024)
+            cold[t] = {"wall_s": statistics.median(walls), "peak_rss_mb": statistics.median(peaks)}
+        sizes = {t: (d / "model.onnx").stat().st_size / 1e6 for t, d in models.items()}
+    warm = {t: _stats(v) for t, v in times.items()}
+    results.update(
+        {
+            "warm": warm,
+            "cold": cold,
+            "model_mb": sizes,
+            "ratios_spectral_over_blog": {
+                "warm_median": warm["spectral-gauss"]["median_ms"] / warm["blog-ae"]["median_ms"],
+                "cold_wall": cold["spectral-gauss"]["wall_s"] / cold["blog-ae"]["wall_s"],
+                "cold_rss": cold["spectral-gauss"]["peak_rss_mb"] / cold["blog-ae"]["peak_rss_mb"],
+            },
+        }
+    )
+    print("| model | warm median ms | warm p95 ms | cold wall s | cold peak RSS MB | model.onnx MB |")
+    print("|---|---|---|---|---|---|")
+    for t in MODEL_TYPES:
+        print(
+            f"| {t} | {warm[t]['median_ms']:.1f} | {warm[t]['p95_ms']:.1f} | {cold[t]['wall_s']:.2f} | "
+            f"{cold[t]['peak_rss_mb']:.0f} | {sizes[t]:.1f} |"
+        )
+    print("ratios spectral-gauss / blog-ae:", json.dumps(results["ratios_spectral_over_blog"]))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "detectors.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()
