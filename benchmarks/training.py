@@ -37,7 +37,7 @@ def main() -> dict[str, object]:
         total_s = time.perf_counter() - started
     training = bundle.manifest.training
     fit_s = float(getattr(training, "fit_seconds", 0.0))
-    result = {
+    result: dict[str, object] = {
         "n_clips": N_CLIPS,
         "clip_seconds": 10.0,
         "epochs": EPOCHS,
@@ -54,9 +54,7 @@ def main() -> dict[str, object]:
     (RESULTS / "training.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"train_model on {N_CLIPS} x 10 s clips, {EPOCHS} epochs, {training.n_vectors} training vectors")
     rest = total_s - fit_s
-    print(
-        f"  total {total_s:.1f} s (autoencoder fit {fit_s:.1f} s, other {rest:.1f} s)"
-    )
+    print(f"  total {total_s:.1f} s (autoencoder fit {fit_s:.1f} s, other {rest:.1f} s)")
     print(f"{'PASS' if total_s <= TARGET_S else 'FAIL'}  training <= {TARGET_S:.0f} s")
     print(f"wrote {RESULTS / 'training.json'}")
     return result

@@ -29,8 +29,10 @@ from humwatch.model.autoencoder import Autoencoder, train_autoencoder
 from humwatch.model.bundle import FORMAT_VERSION, ModelBundle, ModelManifest, sha256_hex
 from humwatch.model.calibration import (
     DEFAULT_HOLDOUT_FRACTION,
+    DEFAULT_METHOD,
     DEFAULT_TARGET_FPR,
-    fit_gamma_threshold,
+    ThresholdMethod,
+    fit_threshold,
     split_holdout,
 )
 from humwatch.model.onnx_export import INPUT_NAME, OUTPUT_NAMES, export_scoring_model
@@ -126,6 +128,7 @@ def train_model(
     target_fpr: float = DEFAULT_TARGET_FPR,
     model_id: str = "model",
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+    threshold_method: ThresholdMethod = DEFAULT_METHOD,
     params: FeatureParams | None = None,
     channel: int | Literal["mean"] = 0,
     limits: AudioLimits = DEFAULT_LIMITS,
@@ -182,7 +185,7 @@ def train_model(
         for i in holdout_idx
     )
     holdout_scores = _onnx_scores(onnx_bytes, (a.samples for a in holdout_audio))
-    threshold = fit_gamma_threshold(holdout_scores, target_fpr)
+    threshold = fit_threshold(holdout_scores, target_fpr, threshold_method)
     band_means = np.stack([f.band_means for f in features])
     manifest = ModelManifest(
         format_version=FORMAT_VERSION,

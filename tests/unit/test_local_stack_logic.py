@@ -118,3 +118,52 @@ def test_given_defaults_then_batch_window_is_the_deployed_one() -> None:
 def test_given_no_state_file_then_reading_it_says_how_to_start_the_stack(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="humwatch local up"):
         LocalStackInfo.read(tmp_path)
+
+
+def test_given_a_malformed_set_option_then_local_up_fails_with_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from humwatch.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["local", "up", "--set", "HUMWATCH_ALERT_K"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected NAME=VALUE" in err and "Traceback" not in err
+
+
+def test_given_no_running_stack_then_local_status_says_how_to_start_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from humwatch.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["local", "status", "--dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "error: no local stack in" in capsys.readouterr().err
+
+
+def test_given_a_handler_file_then_local_lambda_calls_it_with_a_lambda_context(tmp_path: Path) -> None:
+    from humwatch.local.lambda_runtime import LocalLambda
+
+    (tmp_path / "echo").mkdir()
+    (tmp_path / "echo" / "handler.py").write_text(
+        "def handler(event, context):\n"
+        "    return {'event': event, 'name': context.function_name,\n"
+        "            'arn': context.invoked_function_arn, 'left': context.get_remaining_time_in_millis()}\n"
+    )
+    fn = LocalLambda("echo", timeout_s=3, functions_dir=tmp_path, region="eu-west-1")
+
+    result = fn.invoke({"x": 1})
+
+    assert result["event"] == {"x": 1} and result["name"] == "echo"
+    assert result["arn"] == "arn:aws:lambda:eu-west-1:123456789012:function:echo"
+    assert 0 < result["left"] <= 3000
+    assert fn.stats.invocations == 1 and fn.stats.errors == 0
+
+
+def test_given_no_handler_file_then_loading_fails_with_a_config_error(tmp_path: Path) -> None:
+    from humwatch.local.lambda_runtime import LocalLambda
+
+    with pytest.raises(ConfigError, match="Lambda handler not found"):
+        LocalLambda("missing", timeout_s=3, functions_dir=tmp_path).load()

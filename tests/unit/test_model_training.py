@@ -7,7 +7,7 @@ import pytest
 from model_helpers import trained_bundle
 
 from humwatch.model.autoencoder import train_autoencoder
-from humwatch.model.calibration import fit_gamma_threshold, split_holdout
+from humwatch.model.calibration import fit_threshold, split_holdout
 
 
 def vectors(seed: int = 0, n: int = 2000) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_same_clips_and_seed_give_the_same_onnx_bytes() -> None:
 def test_manifest_records_calibration_and_drift_statistics() -> None:
     m = trained_bundle().manifest
     t = m.threshold
-    assert t.method == "gamma" and t.target_fpr == 0.01 and t.gamma is not None
+    assert t.method == "log-gamma" and t.target_fpr == 0.01 and t.gamma is not None
     assert t.n_validation == len(m.training.score_samples) == 6  # 20% of 30 clips
     assert t.observed_validation_fpr == pytest.approx(np.mean(np.array(m.training.score_samples) > t.value))
     assert len(m.training.band_means_mean) == len(m.training.band_means_std) == 64
@@ -80,20 +80,38 @@ def test_gamma_threshold_hits_the_target_rate_on_gamma_data() -> None:
     # Given many scores from a known gamma distribution
     rng = np.random.default_rng(0)
     scores = rng.gamma(shape=20.0, scale=0.05, size=5000)
-    block = fit_gamma_threshold(scores, target_fpr=0.01)
+    block = fit_threshold(scores, target_fpr=0.01, method="gamma")
     # Then the threshold is the 99th percentile and about 1% of fresh scores exceed it
     fresh = rng.gamma(shape=20.0, scale=0.05, size=200_000)
     assert np.mean(fresh > block["value"]) == pytest.approx(0.01, abs=0.002)
     assert block["gamma"]["shape"] == pytest.approx(20.0, rel=0.1)
 
 
-def test_identical_scores_fall_back_to_moments_instead_of_failing() -> None:
-    block = fit_gamma_threshold([0.5, 0.5, 0.5], target_fpr=0.01)
-    assert block["value"] > 0.5 and block["method"] == "gamma-moments"
+def test_log_gamma_threshold_follows_a_heavy_right_tail() -> None:
+    # Given clip scores with a heavy right tail (log-normal), as real clip scores have
+    rng = np.random.default_rng(1)
+    scores = np.exp(rng.normal(0.0, 0.3, size=5000))
+    fresh = np.exp(rng.normal(0.0, 0.3, size=200_000))
+    log_gamma = fit_threshold(scores, target_fpr=0.01)
+    raw_gamma = fit_threshold(scores, target_fpr=0.01, method="gamma")
+    # Then the default (log-gamma) stays at or under the target (it errs on the quiet side), and
+    # the raw gamma lets more normal clips through
+    assert log_gamma["method"] == "log-gamma" and "log_origin" in log_gamma["gamma"]
+    log_fpr, raw_fpr = np.mean(fresh > log_gamma["value"]), np.mean(fresh > raw_gamma["value"])
+    assert 0.001 < log_fpr <= 0.011
+    assert raw_fpr > log_fpr
+
+
+@pytest.mark.parametrize("method", ["gamma", "log-gamma"])
+def test_identical_scores_fall_back_to_moments_instead_of_failing(method: str) -> None:
+    block = fit_threshold([0.5, 0.5, 0.5], target_fpr=0.01, method=method)  # type: ignore[arg-type]
+    assert block["value"] >= 0.5 and block["method"] == f"{method}-moments"
 
 
 def test_bad_scores_are_refused() -> None:
     with pytest.raises(ValueError):
-        fit_gamma_threshold([0.5], 0.01)
+        fit_threshold([0.5], 0.01)
     with pytest.raises(ValueError):
-        fit_gamma_threshold([0.5, float("nan")], 0.01)
+        fit_threshold([0.5, float("nan")], 0.01)
+    with pytest.raises(ValueError):
+        fit_threshold([0.5, 0.6], 0.01, method="empirical")  # type: ignore[arg-type]
