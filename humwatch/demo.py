@@ -17,6 +17,7 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -198,6 +199,8 @@ def _write_clips(workdir: Path, plan: list[DeviceScript], n_clips: int) -> dict[
 def run_demo(workdir: Path, n_clips: int, broker: str = "auto") -> int:
     started = time.perf_counter()
     _QUIET.clear()
+    # Powertools warns on every invocation that flushed no metric; outside Lambda that is noise.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     from humwatch.local.devices import edge_uploader_available
 
     if not edge_uploader_available():

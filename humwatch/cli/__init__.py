@@ -29,11 +29,7 @@ def cli() -> None:
 def _register() -> None:
     # Imported here so `humwatch --help` lists every command; each module only imports its
     # heavy dependencies (onnx, matplotlib, boto3) inside the command bodies.
-    from humwatch.cli import data  # noqa: F401
-    from humwatch.cli import ops  # noqa: F401
-    from humwatch.cli import local  # noqa: F401
-    from humwatch.cli import model  # noqa: F401
-    from humwatch.cli import research  # noqa: F401
+    from humwatch.cli import data, local, model, ops, research  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -121,6 +122,8 @@ def local_up(
         log_level=log_level,
     )
     stop = threading.Event()
+    # Powertools warns on every invocation that flushed no metric; outside Lambda that is noise.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         stop.set()

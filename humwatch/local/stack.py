@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,18 +95,22 @@ class LocalDevice:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the stack's lifetime and restore the previous values after."""
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables for the stack's lifetime; restore after."""
     previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:
-        for name, value in previous.items():
-            if value is None:
+        for name, old in previous.items():
+            if old is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = value
+                os.environ[name] = old
 
 
 EventPrinter = Callable[[str], None]
@@ -183,11 +187,12 @@ class LocalStack:
                     "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
                     "AWS_REGION": opts.region,
                     "AWS_DEFAULT_REGION": opts.region,
+                    # Never a real account's session or profile, even by accident.
+                    "AWS_SESSION_TOKEN": None,
+                    "AWS_PROFILE": None,
                 }
             )
         )
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.pop("AWS_PROFILE", None)
         self.resources = provision_stack(
             opts.names, endpoint_url=self.moto.url, region=opts.region, pipeline=opts.pipeline
         )

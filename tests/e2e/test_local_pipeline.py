@@ -14,9 +14,9 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
+from processes import alive, processes_using
 
 from humwatch.contracts import CLIPS_PREFIX
 from humwatch.dal import aws
@@ -48,33 +48,13 @@ class PipelineRun:
     corrupt_key: str
     drift_result: dict[str, object]
     threads_before: set[threading.Thread]
+    environment_before: dict[str, str]
     processes: list[int] = field(default_factory=list)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A child that exited but was not reaped yet is a zombie: not running.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def _processes_using(path: Path) -> list[int]:
-    """Pids whose command line names `path` (the broker is started with its config file)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if str(path).encode() in cmdline and _alive(int(proc.name)):
-                pids.append(int(proc.name))
-    return pids
+def _stack_environment() -> dict[str, str]:
+    """The variables a stack sets for its functions (and must restore when it stops)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "HUMWATCH_", "POWERTOOLS_"))}
 
 
 def _list_clip_objects(bucket: str) -> list[str]:
@@ -88,15 +68,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
     work = tmp_path_factory.mktemp("e2e")
     recipe = DemoRecipe()
     model_dir, _ = ensure_demo_model(work / "cache", recipe)
-    folders = {
-        "fan-01": write_device_clips(work / "clips/fan-01", n_clips=CLIPS_PER_DEVICE, recipe=recipe, seed=1)[
-            0
-        ].parent,
-        "fan-02": write_device_clips(
-            work / "clips/fan-02", n_clips=CLIPS_PER_DEVICE, recipe=recipe, fault_from=FAULT_FROM, seed=2
-        )[0].parent,
-    }
+    folders = {"fan-01": work / "clips" / "fan-01", "fan-02": work / "clips" / "fan-02"}
+    write_device_clips(folders["fan-01"], n_clips=CLIPS_PER_DEVICE, recipe=recipe, seed=1)
+    write_device_clips(
+        folders["fan-02"], n_clips=CLIPS_PER_DEVICE, recipe=recipe, fault_from=FAULT_FROM, seed=2
+    )
     threads_before = set(threading.enumerate())
+    environment_before = _stack_environment()
     options = LocalStackOptions.build(
         workdir=work / "stack",
         batch_window_s=1,
@@ -142,8 +120,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         assert stack.wait_until_drained(timeout_s=30)
         for edge in edges:
             edge.stop()
-        # Alerts travel SNS -> inbox queue -> poller: give the inbox a moment to catch up.
-        stack.wait_for(lambda: len(stack.inbox.alerts(topic_name="humwatch-alerts")) >= 1, timeout_s=10)
+        # Alerts travel SNS -> inbox queue -> poller: wait until the inbox has read everything.
+        stack.wait_for(
+            lambda: bool(stack.inbox.alerts(topic_name="humwatch-alerts")) and stack.inbox.queue.depth() == 0,
+            timeout_s=10,
+        )
         drift_result = stack.run_drift_check()
         yield PipelineRun(
             stack=stack,
@@ -153,6 +134,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
             corrupt_key=corrupt.key,
             drift_result=drift_result,
             threads_before=threads_before,
+            environment_before=environment_before,
             processes=pids,
         )
     finally:
@@ -208,12 +190,13 @@ def test_a_drift_report_exists_for_each_device(run: PipelineRun) -> None:
 def test_nothing_is_left_running_after_stop(run: PipelineRun) -> None:
     assert isinstance(run.stack.broker, MosquittoBroker)
     broker_config = run.stack.broker.config_path
-    assert len(_processes_using(broker_config)) == 1  # the check can see a running broker
+    assert len(processes_using(broker_config)) == 1  # the check can see a running broker
 
     run.stack.stop()
 
-    assert _processes_using(broker_config) == []
-    assert not any(_alive(pid) for pid in run.processes)
+    assert processes_using(broker_config) == []
+    assert not any(alive(pid) for pid in run.processes)
     leftover = [t.name for t in set(threading.enumerate()) - run.threads_before if t.is_alive()]
     assert leftover == []
     assert not (run.stack.workdir / "local-stack.json").exists()
+    assert _stack_environment() == run.environment_before  # AWS_ENDPOINT_URL & co. restored
