@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-Method = Literal["log-gamma", "lognormal", "gamma", "empirical"]
+Method = Literal["log-gamma", "lognormal", "log-t", "gamma", "empirical"]
 _LOG_MARGIN = 0.05  # fraction of the log-score spread the support starts below the smallest score
 
 
@@ -47,6 +47,15 @@ def fit_threshold(oof_scores: np.ndarray, target_fpr: float, method: Method = "l
         mu, sigma = float(np.mean(logs)), max(float(np.std(logs, ddof=1)), 1e-6)
         value = float(np.exp(mu + sigma * stats.norm.ppf(1.0 - target_fpr)))
         block["lognormal"] = {"mu": mu, "sigma": sigma}
+    elif method == "log-t":
+        from scipy import stats
+
+        logs = np.log(scores)
+        n = logs.size
+        mu, sigma = float(np.mean(logs)), max(float(np.std(logs, ddof=1)), 1e-6)
+        # Prediction bound for one new clip: Student t with n-1 dof, spread inflated by sqrt(1+1/n).
+        value = float(np.exp(mu + sigma * np.sqrt(1.0 + 1.0 / n) * stats.t.ppf(1.0 - target_fpr, n - 1)))
+        block["lognormal"] = {"mu": mu, "sigma": sigma, "dof": n - 1}
     elif method == "gamma":
         from scipy import stats
 
