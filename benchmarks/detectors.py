@@ -89,7 +89,7 @@ def main() -> dict[str, object]:
             walls, peaks = [], []
             for _ in range(COLD_RUNS):
                 started = time.perf_counter()
-                out = subprocess.run(
+                child = subprocess.run(
                     [sys.executable, "-c", COLD, str(d), str(clip_path)],
                     capture_output=True,
                     text=True,
@@ -97,7 +97,7 @@ def main() -> dict[str, object]:
                     cwd=REPO,
                 )
                 walls.append(time.perf_counter() - started)
-                peaks.append(int(out.stdout.split()[2]) / 1024)
+                peaks.append(int(child.stdout.split()[2]) / 1024)
             cold[t] = {"wall_s": statistics.median(walls), "peak_rss_mb": statistics.median(peaks)}
         sizes = {t: (d / "model.onnx").stat().st_size / 1e6 for t, d in models.items()}
     warm = {t: _stats(v) for t, v in times.items()}

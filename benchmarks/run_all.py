@@ -8,7 +8,7 @@ runs only the named ones.
 from __future__ import annotations
 
 import ast
-import importlib.util
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,11 +28,14 @@ def discover() -> list[Path]:
 
 
 def run(path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(f"benchmarks.{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main()
+    """Each benchmark gets a fresh interpreter: cold-start numbers stay honest, and in-process
+    servers (moto keeps its state in module globals) cannot leak from one benchmark into the next."""
+    code = (
+        "import importlib.util, sys;"
+        f"spec = importlib.util.spec_from_file_location('benchmarks.{path.stem}', {str(path)!r});"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); module.main()"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=HERE.parent, check=True)
 
 
 def main(argv: list[str]) -> int:

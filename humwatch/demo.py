@@ -198,6 +198,7 @@ def _write_clips(workdir: Path, plan: list[DeviceScript], n_clips: int) -> dict[
 
 def run_demo(workdir: Path, n_clips: int, broker: str = "auto") -> int:
     started = time.perf_counter()
+    workdir = workdir.resolve()  # the device programs run in their own directories
     _QUIET.clear()
     # Powertools warns on every invocation that flushed no metric; outside Lambda that is noise.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -300,6 +301,9 @@ def _run_devices(
         f"  started {len(devices)} humwatch-edge processes (every {INTERVAL_S} s; logs beside their config)\n"
     )
 
+    if not _wait_until(lambda: any(view.count(s.thing) for s in plan), timeout_s=45):
+        tails = "\n".join(f"--- {d.device.thing} ({d.log_path}):\n{d.log_tail()}" for d in devices)
+        raise click.ClickException(f"no clip reached the history within 45 s; the devices say:\n{tails}")
     by_thing = dict(zip([s.thing for s in plan], devices, strict=True))
     quiet = [s for s in plan if s.stop_after is not None]
     for script in quiet:

@@ -416,7 +416,6 @@ def run_simulation(
 
     started = time.perf_counter()
     source = source or synth_source(plan.snr_db)
-    rng = np.random.default_rng(plan.seed)
     points = plan.points()
     results = {p: StreamResult(point=p) for p in points}
     n_slots = int(plan.days * 24 * 60 / (CLIP_INTERVAL.total_seconds() / 60))
@@ -430,6 +429,9 @@ def run_simulation(
     max_n = max(n for _k, n in plan.policies)
     for m in range(plan.machines):
         machine_seed = plan.first_machine_seed + m
+        # Own generator per machine (and per ramp below): how many ramp clips one grid needs
+        # must not change what the next machine hears, so grids can be compared.
+        rng = np.random.default_rng([plan.seed, machine_seed])
         machine, scorer = _train_machine(plan, machine_seed, source, rng, bar)
         pool = build_pool(
             machine_seed,
@@ -477,9 +479,10 @@ def run_simulation(
                     delay = first_alert_delay(_policy(plan, point), list(pre / t), [s / t for s in step])
                     results[point].delays_min.setdefault(fault, []).append(delay)
             # One ramp per fault and machine, scored until every grid point has alerted.
-            onset = int(rng.integers(n_slots))
+            ramp_rng = np.random.default_rng([plan.seed, machine_seed, FAULT_NAMES.index(fault)])
+            onset = int(ramp_rng.integers(n_slots))
             level, speed = float(levels[onset]), float(speeds[onset])
-            pre = pool.draw(np.full(max_n, level), np.full(max_n, speed), rng)
+            pre = pool.draw(np.full(max_n, level), np.full(max_n, speed), ramp_rng)
             per_hour = 3600 / CLIP_INTERVAL.total_seconds()
             ramp_scores: list[float] = []
             pending = set(points)
@@ -488,7 +491,16 @@ def run_simulation(
                 severity = min(1.0, (i + 1) / (plan.ramp_hours * per_hour))
                 ramp_scores.extend(
                     _fault_scores(
-                        plan, machine, source, scorer, fault, [severity], level, speed, rng, lambda _n: None
+                        plan,
+                        machine,
+                        source,
+                        scorer,
+                        fault,
+                        [severity],
+                        level,
+                        speed,
+                        ramp_rng,
+                        lambda _n: None,
                     )
                 )
                 for point in list(pending):

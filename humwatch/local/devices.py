@@ -104,7 +104,8 @@ class EdgeUploaderProcess:
         self.log_path = device.directory / "humwatch-edge.log"
         self.env = {
             **os.environ,
-            "HUMWATCH_EDGE_CAPTURE_FOLDER": str(folder),
+            # Absolute: the device program runs in its own directory.
+            "HUMWATCH_EDGE_CAPTURE_FOLDER": str(folder.resolve()),
             "HUMWATCH_EDGE_CAPTURE_LOOP": "false",
             "HUMWATCH_EDGE_TELEMETRY_INTERVAL_S": str(telemetry_interval_s),
             "HUMWATCH_EDGE_DELIVERY_RESPONSE_TIMEOUT_S": "10",
@@ -119,14 +120,27 @@ class EdgeUploaderProcess:
     def start(self) -> EdgeUploaderProcess:
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "humwatch_edge", "--config", str(self.device.config_path), "run"],
+            [
+                sys.executable,
+                "-m",
+                "humwatch_edge",
+                "--config",
+                str(self.device.config_path.resolve()),
+                "run",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
-            cwd=self.device.directory,
+            cwd=self.device.directory.resolve(),
         )
         return self
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     @property
     def pid(self) -> int | None:

@@ -67,7 +67,10 @@ class _PublishHandler(BaseHTTPRequestHandler):
 
 
 class _ShimServer(ThreadingHTTPServer):
-    daemon_threads = True
+    # server_close() joins the request threads (HTTP/1.0: one request per connection, so they end
+    # promptly): stopping the stack leaves no thread behind.
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, address: tuple[str, int], publish: PublishFn) -> None:
         super().__init__(address, _PublishHandler)

@@ -80,7 +80,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         batch_window_s=1,
         drift_interval_s=0,
         broker="mosquitto",  # the real broker process (CI installs it); the fallback has its own tests
-        function_env={"HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S), "HUMWATCH_DRIFT_MIN_CLIPS": "5"},
+        function_env={
+            "HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S),
+            "HUMWATCH_DRIFT_MIN_CLIPS": "5",
+            # Every anomaly counts as critical, so the first alert already has the highest severity
+            # and only the cooldown can stop a second one (no escalation to muddy the check).
+            "HUMWATCH_CRITICAL_RATIO": "1.001",
+        },
     )
     stack = LocalStack(options).start()
     edges: list[EdgeUploaderProcess] = []
@@ -151,7 +157,7 @@ def test_every_uploaded_clip_has_exactly_one_history_item(run: PipelineRun) -> N
 
 def test_the_faulty_device_raised_exactly_one_alert_and_the_normal_one_none(run: PipelineRun) -> None:
     alerts = run.stack.inbox.alerts(topic_name="humwatch-alerts")
-    assert [a.device for a in alerts] == ["fan-02"]
+    assert [(a.device, a.severity) for a in alerts] == [("fan-02", "critical")]
     assert "fan-02" in alerts[0].subject
     fan02 = run.records["fan-02"]
     assert sum(r.is_anomaly for r in fan02) >= 3  # 4 faulty clips, yet one alert (cooldown)

@@ -8,7 +8,7 @@ import pytest
 from humwatch.detectors.calibration import fit_threshold
 
 
-@pytest.mark.parametrize("method", ["log-gamma", "lognormal", "gamma", "empirical"])
+@pytest.mark.parametrize("method", ["log-gamma", "lognormal", "log-t", "gamma", "empirical"])
 def test_threshold_meets_the_target_on_fresh_scores_from_the_same_distribution(method: str) -> None:
     # Given 400 out-of-fold scores from a right-skewed distribution (log-normal, like clip scores)
     rng = np.random.default_rng(0)

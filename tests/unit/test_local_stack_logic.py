@@ -167,3 +167,25 @@ def test_given_no_handler_file_then_loading_fails_with_a_config_error(tmp_path: 
 
     with pytest.raises(ConfigError, match="Lambda handler not found"):
         LocalLambda("missing", timeout_s=3, functions_dir=tmp_path).load()
+
+
+def test_given_a_relative_clip_folder_then_the_device_process_gets_an_absolute_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The device program runs in its own directory: a relative folder would point nowhere.
+    from humwatch.local.devices import EdgeUploaderProcess, ProvisionedDevice
+
+    monkeypatch.chdir(tmp_path)
+    device = ProvisionedDevice(
+        thing="fan-01",
+        directory=Path("devices/fan-01"),
+        config_path=Path("devices/fan-01/config.toml"),
+        cert_file=Path("c"),
+        key_file=Path("k"),
+        ca_file=Path("ca"),
+        mqtt_host="127.0.0.1",
+        mqtt_port=8883,
+    )
+    process = EdgeUploaderProcess(device, folder=Path("clips/fan-01"))
+    assert process.env["HUMWATCH_EDGE_CAPTURE_FOLDER"] == str(tmp_path / "clips" / "fan-01")
+    assert process.env["HUMWATCH_EDGE_CAPTURE_LOOP"] == "false"
