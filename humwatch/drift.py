@@ -7,7 +7,8 @@ Three views of the same question, each compared with statistics stored in the mo
   `z_b = (mean of recent band means - training mean) / training std` (an effect size, so it does
   not grow with the number of clips). Summarised as the mean |z| over bands and the worst bands.
 - **Score distribution**: PSI of recent scores against the training-score distribution (10 bins at
-  the training deciles) and the two-sample Kolmogorov-Smirnov statistic with its asymptotic p-value.
+  the training deciles) and the two-sample Kolmogorov-Smirnov statistic with its asymptotic p-value;
+  a PSI finding counts only when the KS test says it is more than sampling noise.
 - **Anomaly rate** against the calibrated false-positive rate: a one-sided binomial tail p-value.
 
 `drift_score` is the largest of (mean |z| / z limit, PSI / PSI limit): 1.0 means "at the limit".
@@ -44,6 +45,12 @@ class DriftLimits:
     band_shift_watch: float = 0.5
     psi: float = 0.25  # the usual "significant shift" rule of thumb
     psi_watch: float = 0.1
+    # PSI measures how far the score distribution moved but not whether the move is more than
+    # sampling noise: with a few dozen reference scores, two samples of the same distribution
+    # routinely reach PSI 0.5. A PSI finding therefore also needs the KS test to reject "same
+    # distribution" at this level.
+    score_ks_pvalue: float = 0.01
+    score_ks_pvalue_watch: float = 0.05
     anomaly_rate_pvalue: float = 1e-3
     anomaly_rate_factor: float = 3.0  # and the rate must exceed this multiple of the target FPR
     min_clips: int = 20
@@ -190,6 +197,10 @@ class DriftReport(BaseModel):
     silent_for_s: float | None = None
     notified_drift: bool = False
     notified_silence: bool = False
+    # When the last notice of each kind went out (this run or an earlier one still in cooldown);
+    # carried forward from report to report so several runs a day keep one cooldown.
+    drift_notice_at: datetime | None = None
+    silence_notice_at: datetime | None = None
 
     @property
     def drifted(self) -> bool:
@@ -256,10 +267,10 @@ def assess_drift(
     elif mean_abs >= limits.band_shift_watch:
         watch = True
         reasons.append(f"band levels moved by {mean_abs:.2f} training std on average")
-    if math.isfinite(psi) and psi >= limits.psi:
+    if math.isfinite(psi) and psi >= limits.psi and ks_p < limits.score_ks_pvalue:
         drift = True
         reasons.append(f"score distribution PSI {psi:.2f} (limit {limits.psi})")
-    elif math.isfinite(psi) and psi >= limits.psi_watch:
+    elif math.isfinite(psi) and psi >= limits.psi_watch and ks_p < limits.score_ks_pvalue_watch:
         watch = True
         reasons.append(f"score distribution PSI {psi:.2f}")
     if rate_p < limits.anomaly_rate_pvalue and rate > limits.anomaly_rate_factor * reference.target_fpr:

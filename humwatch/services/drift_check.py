@@ -169,24 +169,32 @@ def check_device(device: DeviceInfo, deps: DriftDeps, *, now: datetime) -> tuple
     return report, key, sent
 
 
-def _recently_notified(thing: str, deps: DriftDeps, *, now: datetime, kind: str) -> bool:
+def _last_notice(thing: str, deps: DriftDeps, *, now: datetime, kind: str) -> datetime | None:
+    """When the last `kind` notice for this device went out, if within the cooldown."""
     cooldown = timedelta(hours=deps.settings.drift_cooldown_h)
     if cooldown <= timedelta(0):
-        return False
+        return None
+    latest: datetime | None = None
     days = math.ceil(cooldown / timedelta(days=1))
     for offset in range(days + 1):
         previous = deps.reports.get_drift_report((now - timedelta(days=offset)).date(), thing)
-        if previous is None or now - previous.generated_at >= cooldown or previous.generated_at >= now:
+        if previous is None:
             continue
-        if (kind == "drift" and previous.notified_drift) or (kind == "silence" and previous.notified_silence):
-            return True
-    return False
+        sent_at = previous.drift_notice_at if kind == "drift" else previous.silence_notice_at
+        notified = previous.notified_drift if kind == "drift" else previous.notified_silence
+        if sent_at is None and notified:
+            sent_at = previous.generated_at
+        if sent_at is not None and sent_at <= now and now - sent_at < cooldown:
+            latest = sent_at if latest is None else max(latest, sent_at)
+    return latest
 
 
 def _notify(device: DeviceInfo, report: DriftReport, deps: DriftDeps, *, now: datetime) -> int:
     sent = 0
     topic = deps.settings.notice_topic_arn
-    if report.drifted and not _recently_notified(device.thing, deps, now=now, kind="drift"):
+    report.drift_notice_at = _last_notice(device.thing, deps, now=now, kind="drift")
+    report.silence_notice_at = _last_notice(device.thing, deps, now=now, kind="silence")
+    if report.drifted and report.drift_notice_at is None:
         message = render_notice(
             "drift",
             device.thing,
@@ -201,9 +209,10 @@ def _notify(device: DeviceInfo, report: DriftReport, deps: DriftDeps, *, now: da
         )
         deps.notifier.publish(topic, message.subject, message.body, message.attributes)
         report.notified_drift = True
+        report.drift_notice_at = now
         count(Metric.ALERTS_SENT)
         sent += 1
-    if report.silent and not _recently_notified(device.thing, deps, now=now, kind="silence"):
+    if report.silent and report.silence_notice_at is None:
         last = f"{report.last_clip_at:%Y-%m-%d %H:%M} UTC" if report.last_clip_at else "never"
         message = render_notice(
             "silence",
@@ -219,6 +228,7 @@ def _notify(device: DeviceInfo, report: DriftReport, deps: DriftDeps, *, now: da
         )
         deps.notifier.publish(topic, message.subject, message.body, message.attributes)
         report.notified_silence = True
+        report.silence_notice_at = now
         count(Metric.ALERTS_SENT)
         sent += 1
     return sent

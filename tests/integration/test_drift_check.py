@@ -123,12 +123,13 @@ def test_silent_devices_are_reported_once_per_cooldown(
     )
     history.put_clip_result(old)
     handler = load_handler("drift_check")
-    event = {"source": "aws.events", "time": NOW.isoformat()}
-    # When the check runs twice
-    first = invoke(handler, event)
-    second = invoke(handler, event)
-    # Then the quiet device is silent both times but noticed only once (cooldown)
-    assert "quiet-03" in first["silent"] and "quiet-03" in second["silent"]
+    # When the check runs three times the same day (each run rewrites the day's report)
+    first, second, third = (
+        invoke(handler, {"source": "aws.events", "time": (NOW + timedelta(minutes=m)).isoformat()})
+        for m in (0, 20, 40)
+    )
+    # Then the quiet device is silent every time but noticed only once (cooldown)
+    assert all("quiet-03" in run["silent"] for run in (first, second, third))
     assert "steady-01" not in first["silent"] and "louder-02" not in first["silent"]
     silence = [n for n in ops_inbox.messages() if n["MessageAttributes"]["kind"]["Value"] == "silence"]
     assert len(silence) == 1 and "quiet-03" in silence[0]["Subject"]
