@@ -386,7 +386,7 @@ def _report(stack: LocalStack, plan: list[DeviceScript], view: LiveView) -> None
         "  - run the stack yourself:          humwatch local up   (then, in another terminal)\n"
         "                                     humwatch devices --local; humwatch history --local\n"
         "  - train on your own recordings:    humwatch train DATA --out model/; humwatch evaluate ...\n"
-        "  - deploy to AWS:                   cd cdk && npx cdk deploy   (see README)\n"
+        "  - deploy to AWS:                   cdk/node_modules/.bin/cdk deploy   (see docs/deploy.md)\n"
         f"  - docs: docs/local-stack.md, docs/architecture.md   (demo files: {out}/)"
     )
 

@@ -4,7 +4,7 @@ A privileged MQTT client (its own certificate from the local CA) subscribes to t
 filters and runs each rule's action the way IoT Core would:
 
 - `humwatch/+/upload/request` -> the presign Lambda, with the rule's event
-  `SELECT *, topic(2) AS thing` (the payload's fields plus the thing name taken from the topic);
+  (`contracts.UPLOAD_REQUEST_RULE_SQL`: the contract's fields plus the thing name from the topic);
 - `humwatch/+/telemetry` -> the DynamoDBv2 action's item (the last heartbeat of the device).
 
 It also publishes on behalf of the iot-data API (`publish`), so the presign function's answer
@@ -34,31 +34,38 @@ log = logging.getLogger(__name__)
 ROUTER_IDENTITY = "humwatch-local-iot-core"
 
 RuleAction = Callable[[dict[str, Any]], Any]
+RuleSelect = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 class IotRulesError(HumwatchError):
     code = "iot_rules"
 
 
+def select_all(topic: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`SELECT *, topic(2) AS thing`: the payload's fields plus the thing from the topic."""
+    return {**data, "thing": thing_from_topic(topic)}
+
+
 @dataclass(frozen=True)
 class TopicRule:
-    """`SELECT *, topic(2) AS thing FROM '<topic_filter>'` -> `action(event)`."""
+    """`SELECT <select> FROM '<topic_filter>'` -> `action(event)`."""
 
     name: str
     topic_filter: str
     action: RuleAction
+    select: RuleSelect = select_all
 
 
-def rule_event(topic: str, payload: bytes) -> dict[str, Any]:
-    """The event a `SELECT *, topic(2) AS thing` rule hands to its action.
+def rule_event(topic: str, payload: bytes, select: RuleSelect = select_all) -> dict[str, Any]:
+    """The event a rule hands to its action.
 
-    A payload that is not a JSON object cannot be selected with `*`: IoT Core sends it to the rule's
+    A payload that is not a JSON object cannot be selected from: IoT Core sends it to the rule's
     error action; here the ValueError is counted as a rule error.
     """
     data = json.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("payload is not a JSON object")
-    return {**data, "thing": thing_from_topic(topic)}
+    return select(topic, data)
 
 
 @dataclass
@@ -128,7 +135,7 @@ class IotRulesEngine:
 
     def _run_rule(self, rule: TopicRule, topic: str, payload: bytes) -> None:
         try:
-            rule.action(rule_event(topic, payload))
+            rule.action(rule_event(topic, payload, rule.select))
         except Exception as exc:  # IoT Core would call the rule's error action
             self.stats[rule.name].errors += 1
             log.warning("rule %s failed for %s: %s", rule.name, topic, exc)

@@ -232,7 +232,12 @@ class LocalStack:
             cert_file=router_cert,
             key_file=router_key,
             rules=[
-                TopicRule("upload_request", contracts.UPLOAD_REQUEST_FILTER, self._presign_action),
+                TopicRule(
+                    "upload_request",
+                    contracts.UPLOAD_REQUEST_FILTER,
+                    self._presign_action,
+                    select=contracts.upload_request_rule_event,
+                ),
                 TopicRule("telemetry", contracts.TELEMETRY_FILTER, self._telemetry_action),
             ],
         )

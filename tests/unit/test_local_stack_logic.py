@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from humwatch import contracts
 from humwatch.dal.sqs_queue import QueueMessage
 from humwatch.errors import ConfigError
 from humwatch.local.alert_inbox import parse_sns_envelope
@@ -75,8 +76,14 @@ def test_given_sns_envelope_then_subject_message_and_attributes_are_read() -> No
 
 
 def test_given_request_topic_then_rule_event_takes_thing_from_topic_not_payload() -> None:
-    event = rule_event("humwatch/fan-01/upload/request", b'{"clip_id": "c", "thing": "fan-99"}')
-    assert event == {"clip_id": "c", "thing": "fan-01"}
+    event = rule_event("humwatch/fan-01/telemetry", b'{"spool_clips": 3, "thing": "fan-99"}')
+    assert event == {"spool_clips": 3, "thing": "fan-01"}
+
+
+def test_given_upload_request_then_only_the_contract_fields_and_the_topic_thing_reach_presign() -> None:
+    payload = b'{"clip_id": "c", "size": 10, "thing": "fan-99", "key": "clips/fan-99/x.flac"}'
+    event = rule_event("humwatch/fan-01/upload/request", payload, contracts.upload_request_rule_event)
+    assert event == {"clip_id": "c", "size": 10, "thing": "fan-01"}
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[1, 2]"])
