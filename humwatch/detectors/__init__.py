@@ -4,9 +4,10 @@ Every model type produces the same kind of bundle (model.onnx waveform -> `score
 plus model.json per `humwatch.model.bundle.ModelManifest`), so `humwatch.scoring.Scorer` and the
 Lambda functions score any of them unchanged.
 
-- `spectral-gauss` (default): an ensemble of shrinkage Gaussians on clip statistics (log-mel
-  frames, level, spectral envelope, fine-resolution line spectrum, band modulation spectra),
-  calibrated on out-of-fold scores of every training clip. See docs/detectors.md.
+- `spectral-gauss` (default): an ensemble of shrinkage Gaussians on clip statistics (band
+  modulation spectra in wide and narrow bands, fine-resolution line spectrum, log-mel frames,
+  level), combined by the max of their standardised scores and calibrated on out-of-fold scores
+  of every training clip. See docs/detectors.md.
 - `blog-ae`: the AWS blog's autoencoder (`humwatch.training.train_model`), kept for comparison.
 """
 

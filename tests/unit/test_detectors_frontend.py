@@ -89,3 +89,33 @@ def test_onnx_equals_numpy_on_a_real_clip(frontend: object, real_data_dir: Path)
     reference = clip_statistics_numpy(clip, FEATURES, FRONTEND)
     for group in ("mel_mean", "fine", "env_bands", "level"):
         assert np.max(np.abs(graph[group] - reference[group])) < 2e-3, group
+
+
+def test_an_impact_rate_in_a_narrow_band_is_a_line_in_that_band_s_modulation_spectrum(
+    frontend: object,
+) -> None:
+    # Given noise in the 3.0-3.25 kHz band pulsing 37 times a second, in weak broadband noise
+    rng = np.random.default_rng(5)
+    n = 160000
+    spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    freqs = np.fft.rfftfreq(n, 1 / 16000)
+    band = np.fft.irfft(spectrum * ((freqs > 3000) & (freqs < 3250)), n)
+    t = np.arange(n) / 16000
+    clip = band / band.std() * 0.05 * (1.0 + 0.8 * np.sin(2 * np.pi * 37.0 * t)) + 1e-3 * rng.standard_normal(
+        n
+    )
+    # When the narrow-band modulation spectra are computed (row b = band starting at (2 + b) x 250 Hz)
+    env = _run(frontend, clip)["env_fine"].reshape(len(FRONTEND.fine_band_edges_bins) - 1, -1)
+    row = 12 - 2  # the 3.0-3.25 kHz band
+    line = int(np.argmax(env[row])) + 1  # modulation lines start at 1 x 16000 / 32 / 512 Hz
+    # Then its peak is at 37 Hz within one line, and it stands well above a band without the pulse
+    assert abs(line * 16000 / 32 / 512 - 37.0) < 1.0
+    assert env[row].max() > env[row + 10].max() + 12.0
+
+
+@pytest.mark.parametrize(("field", "value"), [("band_env_bins", 256), ("fine_bins", 512)])
+def test_frontend_parameters_refuse_lines_at_or_beyond_nyquist(field: str, value: int) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        FrontendParams(**{field: value})  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from humwatch.detectors.gaussian import fit_diagonal, fit_frames, kfold_indices, prominence
+from humwatch.detectors.gaussian import fit_band_max, fit_diagonal, fit_frames, kfold_indices, prominence
 
 
 def test_a_shift_in_one_dimension_out_of_hundreds_is_heard_when_scoring_the_top_dimensions() -> None:
@@ -88,3 +88,60 @@ def test_kfold_holds_every_clip_out_exactly_once() -> None:
     held = np.sort(np.concatenate(folds))
     assert len(folds) == 5 and np.array_equal(held, np.arange(23))
     assert len(kfold_indices(3, 5, seed=0)) == 3  # fewer clips than folds: leave-one-out
+
+
+def test_a_one_sided_score_hears_a_line_rising_but_not_a_line_falling() -> None:
+    # Given 40 normal clips of a 300-line modulation spectrum
+    rng = np.random.default_rng(3)
+    normal = rng.standard_normal((40, 300))
+    model = fit_diagonal(normal, top_k=1, one_sided=True, floor_db=1e-3)
+    two_sided = fit_diagonal(normal, top_k=1, floor_db=1e-3)
+    fresh = rng.standard_normal((200, 300))
+    rising, falling = fresh[:1].copy(), fresh[:1].copy()
+    rising[0, 77] += 6.0
+    falling[0, 77] -= 6.0
+    # When scored by the largest positive z^2
+    limit = np.quantile(model.score(fresh), 0.99)
+    # Then the rise is over the normal 99th percentile, the fall is not (a two-sided max hears both)
+    assert model.score(rising)[0] > limit
+    assert model.score(falling)[0] < limit
+    assert two_sided.score(falling)[0] > np.quantile(two_sided.score(fresh), 0.99)
+
+
+def test_top_k_of_one_is_the_largest_positive_z_squared() -> None:
+    x = np.random.default_rng(4).standard_normal((30, 12))
+    model = fit_diagonal(x, top_k=1, one_sided=True)
+    probe = x[:3] + np.linspace(-1.0, 1.0, 12)
+    z = np.maximum((probe - model.mean) * model.inv_std, 0.0)
+    assert model.top_k == 1
+    assert np.allclose(model.score(probe), (z**2).max(axis=1))
+
+
+def test_per_band_standardisation_hears_a_quiet_band_that_a_noisy_band_would_hide() -> None:
+    # Given 60 clips of two 200-line bands: band 0's lines have heavy tails (occasional 4-sigma
+    # bursts, like other machines' modulation), band 1's are Gaussian
+    rng = np.random.default_rng(6)
+
+    def clips(n: int) -> np.ndarray:
+        noisy = rng.standard_normal((n, 200)) + 4.0 * (rng.random((n, 200)) < 0.02)
+        return np.concatenate([noisy, rng.standard_normal((n, 200))], axis=1)
+
+    normal, fresh = clips(60), clips(300)
+    per_band = fit_band_max(normal, rows=2, folds=5, floor_db=1e-3)
+    pooled = fit_diagonal(normal, top_k=1, one_sided=True, floor_db=1e-3)
+    faulty = fresh[:20].copy()
+    faulty[:, 200 + 50] += 4.5  # one line of the quiet band rises
+    # When both are thresholded at their 95th percentile of fresh normal clips
+    hit_per_band = np.mean(per_band.score(faulty) > np.quantile(per_band.score(fresh), 0.95))
+    hit_pooled = np.mean(pooled.score(faulty) > np.quantile(pooled.score(fresh), 0.95))
+    # Then the per-band score catches the rise more often than the max over all lines
+    assert hit_per_band > hit_pooled + 0.2
+
+
+def test_band_max_with_few_clips_leaves_bands_unstandardised() -> None:
+    x = np.random.default_rng(7).standard_normal((3, 40))
+    model = fit_band_max(x, rows=2)
+    assert np.all(model.centre == 0.0) and np.all(model.inv_spread == 1.0)
+    maxima = model.band_maxima(x)
+    assert maxima.shape == (3, 2)
+    assert np.allclose(model.score(x), np.maximum(maxima, 1e-3).max(axis=1))

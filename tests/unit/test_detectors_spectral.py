@@ -60,7 +60,7 @@ def test_unseen_normal_clips_stay_under_the_threshold(trained: TrainedSpectral, 
     assert max(scores) < threshold
 
 
-@pytest.mark.parametrize("fault", ["speed", "bearing", "rubbing"])
+@pytest.mark.parametrize("fault", ["speed", "bearing", "rubbing", "imbalance", "blade"])
 def test_a_severe_fault_goes_over_the_threshold(trained: TrainedSpectral, scorer: object, fault: str) -> None:
     threshold = trained.threshold["value"]
     scores = [_score(scorer, _clip(300 + i, fault=fault, severity=1.0)) for i in range(3)]
@@ -97,3 +97,35 @@ def test_model_json_fields_carry_what_drift_and_scoring_need(trained: TrainedSpe
     assert fields["onnx_outputs"] == ["score", "member_scores", "band_means"]
     assert len(fields["training_extra"]["band_means_mean"]) == FeatureParams().n_mels
     assert fields["training_extra"]["score_samples_kind"] == "out-of-fold"
+
+
+def test_every_member_score_in_onnx_equals_the_numpy_member(trained: TrainedSpectral, scorer: object) -> None:
+    # Given a normal clip and a bearing fault
+    clips = [_clip(500), _clip(501, fault="bearing", severity=0.8)]
+    stats = StatisticsExtractor(FeatureParams(), trained.fitted.config).many(clips)
+    # When both paths score each member
+    onnx_members = np.stack(
+        [scorer.run(["member_scores"], {"waveform": c.astype(np.float32)})[0] for c in clips]  # type: ignore[attr-defined]
+    )
+    numpy_members = trained.fitted.member_scores(stats)
+    names = [m.name for m in trained.fitted.config.members]
+    # Then every member agrees to 1e-3 relative (float32 graph, float64 reference)
+    for i, name in enumerate(names):
+        assert np.allclose(onnx_members[:, i], numpy_members[name], rtol=1e-3), name
+
+
+def test_the_clip_score_is_the_most_deviant_member_in_out_of_fold_units(trained: TrainedSpectral) -> None:
+    # Given the fitted members' out-of-fold log statistics
+    fitted = trained.fitted
+    assert fitted.config.combine == "max-z"
+    stats = StatisticsExtractor(FeatureParams(), fitted.config).many([_clip(600), _clip(601, fault="blade")])
+    members = fitted.member_scores(stats)
+    # When the combined score is recomputed by hand
+    z = np.stack(
+        [
+            (np.log(np.maximum(members[name], 1e-3)) - fitted.log_stats[name][0]) / fitted.log_stats[name][1]
+            for name in members
+        ]
+    )
+    # Then it is exp(max z): one member far out is enough, and none can hide another
+    assert np.allclose(fitted.score(stats), np.exp(z.max(axis=0)))
