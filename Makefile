@@ -40,7 +40,7 @@ test-unit: setup
 lint: setup  ## ruff + mypy
 	$(VENV)/bin/ruff check humwatch functions cdk tests benchmarks edge-uploader layers
 	$(VENV)/bin/ruff format --check humwatch functions cdk tests benchmarks edge-uploader layers
-	$(VENV)/bin/mypy humwatch functions edge-uploader/humwatch_edge
+	$(VENV)/bin/mypy humwatch functions edge-uploader/humwatch_edge cdk layers/build_layers.py benchmarks
 
 bench: setup  ## speed/memory benchmarks (prints numbers, writes benchmarks/results/)
 	$(PY) benchmarks/run_all.py

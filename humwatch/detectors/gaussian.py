@@ -12,6 +12,8 @@ Two kinds, both cheap to fit (so k-fold out-of-fold scores cost nothing) and to 
   Mahalanobis distance of its frames per dimension. It plays the autoencoder's role (what do the
   bands look like together, moment to moment) as a closed-form fit. It is fitted from per-clip
   sufficient statistics (frame mean, frame second moment), so k-fold refits are matrix sums.
+- `BandMaxGaussian` on band modulation spectra: a one-sided line Gaussian whose largest z^2 per
+  band is standardised by that band's out-of-fold maxima (inner k-fold), then maxed over bands.
 """
 
 from __future__ import annotations

@@ -129,3 +129,24 @@ def test_the_clip_score_is_the_most_deviant_member_in_out_of_fold_units(trained:
     )
     # Then it is exp(max z): one member far out is enough, and none can hide another
     assert np.allclose(fitted.score(stats), np.exp(z.max(axis=0)))
+
+
+def test_the_per_band_option_scores_the_same_in_onnx_and_numpy() -> None:
+    # Given a model whose modulation members standardise each band by its own OOF maxima
+    from humwatch.detectors.spectral import DEFAULT_MEMBERS
+
+    members = tuple(
+        m.model_copy(update={"per_band": True}) if m.name.startswith("modulation") else m
+        for m in DEFAULT_MEMBERS
+    )
+    config = SpectralConfig(members=members)
+    trained = train_spectral_from_waveforms(
+        [_clip(seed) for seed in range(12)], FeatureParams(), config=config
+    )
+    clips = [_clip(700), _clip(701, fault="bearing", severity=1.0)]
+    stats = StatisticsExtractor(FeatureParams(), config).many(clips)
+    # When both paths score the clips
+    onnx_scores = np.array([_score(session(trained.onnx_bytes), c) for c in clips])
+    # Then they agree, and the severe fault scores above the normal clip
+    assert np.allclose(onnx_scores, trained.fitted.score(stats), rtol=1e-3)
+    assert onnx_scores[1] > onnx_scores[0]
