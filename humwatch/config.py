@@ -22,6 +22,8 @@ from humwatch import contracts as c
 from humwatch.alerts.policy import AlertPolicy
 from humwatch.errors import ConfigError
 
+_DEFAULT_POLICY = AlertPolicy()
+
 _ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
@@ -111,8 +113,8 @@ class ProcessSettings(_TableSettings):
     """process_clip: scores clips, writes history, alerts."""
 
     max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
-    alert_k: int = Field(3, alias="HUMWATCH_ALERT_K", ge=1, le=100)
-    alert_n: int = Field(5, alias="HUMWATCH_ALERT_N", ge=1, le=100)
+    alert_k: int = Field(_DEFAULT_POLICY.k, alias="HUMWATCH_ALERT_K", ge=1, le=100)
+    alert_n: int = Field(_DEFAULT_POLICY.n, alias="HUMWATCH_ALERT_N", ge=1, le=100)
     alert_cooldown_min: float = Field(60.0, alias="HUMWATCH_ALERT_COOLDOWN_MIN", ge=0)
     critical_ratio: float = Field(2.0, alias="HUMWATCH_CRITICAL_RATIO", gt=1.0)
     history_ttl_days: int = Field(365, alias="HUMWATCH_HISTORY_TTL_DAYS", ge=0)  # 0 = keep forever

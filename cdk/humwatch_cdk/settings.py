@@ -7,7 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from humwatch.alerts.policy import AlertPolicy
 from humwatch.contracts import PIPELINE
+
+_DEFAULT_POLICY = AlertPolicy()  # the alert defaults live in one place
 
 # EventBridge cron: six fields inside cron(...); rate(...) is accepted too.
 _SCHEDULE_RE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
@@ -32,8 +35,8 @@ class DeploySettings(BaseModel):
     report_retention_days: int = Field(default=365, ge=1, alias="reportRetentionDays")
     access_log_retention_days: int = Field(default=90, ge=1, alias="accessLogRetentionDays")
     history_ttl_days: int = Field(default=365, ge=0, alias="historyTtlDays")
-    alert_k: int = Field(default=3, ge=1, alias="alertK")
-    alert_n: int = Field(default=5, ge=1, alias="alertN")
+    alert_k: int = Field(default=_DEFAULT_POLICY.k, ge=1, alias="alertK")
+    alert_n: int = Field(default=_DEFAULT_POLICY.n, ge=1, alias="alertN")
     alert_cooldown_minutes: int = Field(default=60, ge=0, alias="alertCooldownMinutes")
     critical_ratio: float = Field(default=2.0, gt=1.0, alias="criticalRatio")
     drift_schedule: str = Field(default="cron(15 6 * * ? *)", alias="driftSchedule")

@@ -44,8 +44,12 @@ class AlertReason(StrEnum):
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    k: int = 3
-    n: int = 5
+    # 4 of the last 6 clips, with models calibrated at a 2% per-clip false-positive rate: the
+    # setting `humwatch simulate-alerts` recommends (about 0.2 false alerts per machine-month on
+    # drifting normal streams, most moderate faults alerted within 30 minutes; docs/detectors.md).
+    # config.py and the CDK settings take their defaults from here.
+    k: int = 4
+    n: int = 6
     cooldown: timedelta = timedelta(minutes=60)
     critical_ratio: float = 2.0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from humwatch.cli import cli
+from humwatch.model.calibration import DEFAULT_TARGET_FPR
 
 _DATA_HELP = (
     "DATA is a folder (labels from `normal`/`anomaly`/`abnormal` in file or folder names, "
@@ -37,7 +38,7 @@ def _channel(value: str) -> int | str:
     epilog="""\b
 Examples:
   humwatch train data/fan/train --out models/fan
-  humwatch train data/manifest.csv --out models/fan --epochs 30 --seed 1 --target-fpr 0.01
+  humwatch train data/manifest.csv --out models/fan --epochs 30 --seed 1 --target-fpr 0.02
 """,
 )
 @click.argument("data", nargs=-1, required=True)
@@ -50,7 +51,7 @@ Examples:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed: same data + seed = same model.")
 @click.option(
     "--target-fpr",
-    default=0.01,
+    default=DEFAULT_TARGET_FPR,
     show_default=True,
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
     help="Share of normal clips allowed over the threshold (per clip).",

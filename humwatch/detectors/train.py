@@ -30,13 +30,13 @@ from humwatch.detectors.spectral import (
 from humwatch.errors import AudioRejected, DatasetError
 from humwatch.features import FeatureParams
 from humwatch.model.bundle import FORMAT_VERSION, ModelBundle, ModelManifest, sha256_hex
+from humwatch.model.calibration import DEFAULT_TARGET_FPR
 from humwatch.training import ClipLike
 
 DEFAULT_LIMITS = AudioLimits()
 MIN_CLIPS = 5  # k-fold needs a few clips; fewer cannot say what "normal" varies like
 MODEL_TYPE = "spectral-gauss"
 ONNX_OUTPUTS = ("score", "member_scores", "band_means")
-DEFAULT_TARGET_FPR = 0.01
 
 
 class StatisticsExtractor:

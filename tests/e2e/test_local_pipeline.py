@@ -34,7 +34,7 @@ from humwatch.records import ClipRecord, ClipStatus
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CLIPS_PER_DEVICE = 6
-FAULT_FROM = 2  # fan-02: clips 2..5 carry the fault -> 3 of the last 5 anomalous -> one alert
+FAULT_FROM = 2  # fan-02: clips 2..5 carry the fault -> 4 of the last 6 anomalous (default) -> one alert
 INTERVAL_S = 2
 CORRUPT = b"fLaC" + bytes(range(256)) * 8  # FLAC magic, then garbage: not decodable audio
 

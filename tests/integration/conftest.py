@@ -97,6 +97,10 @@ def functions_env(
         {
             "HUMWATCH_IOT_DATA_ENDPOINT": moto_endpoint,
             "HUMWATCH_MODEL_REFRESH_S": "0",
+            # The tests below count clips against a 3-of-5 window; state it rather than rely on
+            # the default (4 of 6).
+            "HUMWATCH_ALERT_K": "3",
+            "HUMWATCH_ALERT_N": "5",
             "POWERTOOLS_METRICS_NAMESPACE": "Humwatch",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }

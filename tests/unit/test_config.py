@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from humwatch import contracts as c
+from humwatch.alerts.policy import AlertPolicy
 from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, load_settings
 from humwatch.errors import ConfigError
 
@@ -21,7 +22,7 @@ PROCESS_ENV = {
 def test_defaults_come_from_the_pipeline_settings():
     s = load_settings(ProcessSettings, PROCESS_ENV)
     assert s.max_clip_bytes == c.PIPELINE.max_clip_bytes
-    assert s.alert_policy.k == 3 and s.alert_policy.n == 5
+    assert s.alert_policy == AlertPolicy() and (s.alert_policy.k, s.alert_policy.n) == (4, 6)
     assert s.alert_policy.cooldown == timedelta(minutes=60)
     assert s.service_name == "humwatch" and s.metrics_namespace == "Humwatch"
     p = load_settings(
@@ -96,7 +97,7 @@ def test_k_greater_than_n_is_refused():
     with pytest.raises(
         ConfigError, match="HUMWATCH_ALERT_K \\(6\\) must not exceed HUMWATCH_ALERT_N \\(5\\)"
     ):
-        load_settings(ProcessSettings, dict(PROCESS_ENV, HUMWATCH_ALERT_K="6"))
+        load_settings(ProcessSettings, dict(PROCESS_ENV, HUMWATCH_ALERT_K="6", HUMWATCH_ALERT_N="5"))
 
 
 def test_presigned_urls_cannot_live_longer_than_15_minutes():

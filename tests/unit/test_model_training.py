@@ -7,7 +7,7 @@ import pytest
 from model_helpers import trained_bundle
 
 from humwatch.model.autoencoder import train_autoencoder
-from humwatch.model.calibration import fit_threshold, split_holdout
+from humwatch.model.calibration import DEFAULT_TARGET_FPR, fit_threshold, split_holdout
 
 
 def vectors(seed: int = 0, n: int = 2000) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_same_clips_and_seed_give_the_same_onnx_bytes() -> None:
 def test_manifest_records_calibration_and_drift_statistics() -> None:
     m = trained_bundle().manifest
     t = m.threshold
-    assert t.method == "log-gamma" and t.target_fpr == 0.01 and t.gamma is not None
+    assert t.method == "log-gamma" and t.target_fpr == DEFAULT_TARGET_FPR and t.gamma is not None
     assert t.n_validation == len(m.training.score_samples) == 6  # 20% of 30 clips
     assert t.observed_validation_fpr == pytest.approx(np.mean(np.array(m.training.score_samples) > t.value))
     assert len(m.training.band_means_mean) == len(m.training.band_means_std) == 64
