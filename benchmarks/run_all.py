@@ -8,6 +8,7 @@ runs only the named ones.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import time
@@ -35,7 +36,9 @@ def run(path: Path) -> None:
         f"spec = importlib.util.spec_from_file_location('benchmarks.{path.stem}', {str(path)!r});"
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); module.main()"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=HERE.parent, check=True)
+    # The numbers are the output: keep the functions' JSON logs and metric lines out of it.
+    env = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true", **os.environ}
+    subprocess.run([sys.executable, "-c", code], cwd=HERE.parent, check=True, env=env)
 
 
 def main(argv: list[str]) -> int:
