@@ -7,29 +7,16 @@ DCASE recordings when they are present.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import humwatch
 
 from humwatch.model.bundle import ModelBundle
 from humwatch.scoring import Scorer, score_clip
 from humwatch.synth import write_dataset
 
 CLIP_SECONDS = 4.0
-
-
-def humwatch(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-m", "humwatch", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")
