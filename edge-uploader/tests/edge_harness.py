@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +39,7 @@ from humwatch import contracts as c
 from humwatch.config import PresignSettings
 from humwatch.dal import aws
 from humwatch.dal.clip_store import ClipStore
+from humwatch.envvars import temporary_environ
 from humwatch.local.mqtt_broker import MosquittoBroker
 from humwatch.local.pki import CA, issue_cert, issue_server_cert, make_ca
 from humwatch.services.presign import PresignDeps, handle_upload_request
@@ -293,19 +294,9 @@ class Cloud:
         return int(resp.get("KeyCount", 0))
 
 
-@contextmanager
-def _aws_env() -> Iterator[None]:
+def _aws_env() -> AbstractContextManager[None]:
     """Dummy credentials for moto while the client is built (never real ones)."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return temporary_environ({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
 
 
 @contextmanager

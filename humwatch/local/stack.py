@@ -20,8 +20,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from humwatch.contracts import ENV_ALERT_TOPIC_ARN, ENV_BUCKET, ENV_IOT_DATA_END
 from humwatch.dal.local_resources import LocalResources
 from humwatch.dal.provisioning import StackResources, provision_stack
 from humwatch.dal.sqs_queue import SqsQueue
+from humwatch.envvars import temporary_environ
 from humwatch.local import pki
 from humwatch.local.alert_inbox import AlertInbox, ReceivedAlert
 from humwatch.local.iot_data_shim import IotDataEndpoint
@@ -92,25 +93,6 @@ class LocalDevice:
     mqtt_host: str
     mqtt_port: int
     directory: Path
-
-
-@contextmanager
-def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables for the stack's lifetime; restore after."""
-    previous = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    try:
-        yield
-    finally:
-        for name, old in previous.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
 
 
 EventPrinter = Callable[[str], None]
@@ -180,7 +162,7 @@ class LocalStack:
         self.moto = MotoEndpoint().start()
         self._exit.callback(self.moto.stop)
         self._exit.enter_context(
-            _environment(
+            temporary_environ(
                 {
                     "AWS_ENDPOINT_URL": self.moto.url,
                     "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
@@ -243,7 +225,7 @@ class LocalStack:
         )
         self.iot_data = IotDataEndpoint(self.rules.publish).start()
         self._exit.callback(self.iot_data.stop)
-        self._exit.enter_context(_environment(self.function_environment()))
+        self._exit.enter_context(temporary_environ(self.functiontemporary_environ()))
         # The functions' dependencies are cached per execution environment: a new stack is a new
         # cold start (new endpoints), and nothing of it may outlive the stack.
         _reset_function_caches()
@@ -318,7 +300,7 @@ class LocalStack:
         self._exit.callback(state_file.unlink, missing_ok=True)
 
     # --- environment ------------------------------------------------------------------------------
-    def function_environment(self) -> dict[str, str]:
+    def functiontemporary_environ(self) -> dict[str, str]:
         opts = self.options
         env = {
             ENV_BUCKET: self.resources.bucket,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from humwatch.envvars import temporary_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_DIR = REPO_ROOT / "cdk"
@@ -60,24 +60,10 @@ class Synthesized:
         return report
 
 
-@contextlib.contextmanager
-def offline_environment() -> Iterator[None]:
+def offline_environment() -> contextlib.AbstractContextManager[None]:
     """Synthesize as a fresh machine would; restore the caller's environment afterwards, so the
     suites that run after this one see what they expect."""
-    saved = {k: os.environ.get(k) for k in OFFLINE_ENV}
-    for key, value in OFFLINE_ENV.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return temporary_environ(OFFLINE_ENV)
 
 
 @pytest.fixture(scope="session")
