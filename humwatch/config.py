@@ -115,6 +115,10 @@ class ProcessSettings(_TableSettings):
     max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
     alert_k: int = Field(_DEFAULT_POLICY.k, alias="HUMWATCH_ALERT_K", ge=1, le=100)
     alert_n: int = Field(_DEFAULT_POLICY.n, alias="HUMWATCH_ALERT_N", ge=1, le=100)
+    # Evidence (CUSUM) alert threshold in log(score / threshold) units; 0 turns that rule off.
+    alert_evidence: float = Field(
+        _DEFAULT_POLICY.evidence_threshold, alias="HUMWATCH_ALERT_EVIDENCE", ge=0, le=100
+    )
     alert_cooldown_min: float = Field(60.0, alias="HUMWATCH_ALERT_COOLDOWN_MIN", ge=0)
     critical_ratio: float = Field(2.0, alias="HUMWATCH_CRITICAL_RATIO", gt=1.0)
     history_ttl_days: int = Field(365, alias="HUMWATCH_HISTORY_TTL_DAYS", ge=0)  # 0 = keep forever
@@ -136,6 +140,7 @@ class ProcessSettings(_TableSettings):
             n=self.alert_n,
             cooldown=timedelta(minutes=self.alert_cooldown_min),
             critical_ratio=self.critical_ratio,
+            evidence_threshold=self.alert_evidence,
         )
 
 

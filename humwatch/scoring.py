@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from humwatch.alerts.policy import normal_gap
 from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
 from humwatch.errors import AudioRejected, AudioRejectReason, ModelBundleError
 from humwatch.model.bundle import ModelBundle
@@ -27,6 +28,7 @@ class ClipScore:
     threshold: float
     ratio: float  # score / threshold
     is_anomaly: bool  # score > threshold
+    normal_gap: float  # log(threshold / the model's typical normal score): the alert evidence unit
     band_means: list[float]  # per-mel-band mean log-mel of the clip (drift)
     model_id: str
     model_version: str
@@ -41,6 +43,17 @@ def session_options() -> ort.SessionOptions:
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3  # warnings about unused initialisers are noise in Lambda logs
     return options
+
+
+MIN_SCORE_SAMPLES = 5
+
+
+def typical_normal_score(samples: list[float]) -> float | None:
+    """Median of the normal scores a bundle was calibrated on (out-of-fold or hold-out); None if
+    the bundle carries too few to say."""
+    values = np.asarray(samples, dtype=np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.median(values)) if values.size >= MIN_SCORE_SAMPLES else None
 
 
 class Scorer:
@@ -71,6 +84,7 @@ class Scorer:
         self._min_samples = max(manifest.features.min_samples, manifest.features.n_fft)
         self.sample_rate = manifest.features.sample_rate
         self.threshold = manifest.threshold.value
+        self.normal_gap = normal_gap(self.threshold, typical_normal_score(manifest.training.score_samples))
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> Scorer:
@@ -99,6 +113,7 @@ class Scorer:
             threshold=self.threshold,
             ratio=score / self.threshold,
             is_anomaly=score > self.threshold,
+            normal_gap=self.normal_gap,
             band_means=[float(v) for v in np.asarray(outputs[self._band_index]).ravel()],
             model_id=manifest.model_id,
             model_version=manifest.version,

@@ -3,7 +3,7 @@
 Per-clip AUC does not say how often a person gets paged. This replays long synthetic streams
 through `humwatch.alerts.policy.evaluate` (the function the process_clip Lambda runs) and counts
 false alerts per machine-month on normal streams and minutes from fault onset to the first alert,
-for a grid of (k, n, target FPR).
+for a grid of (k, n, evidence threshold, target FPR).
 
 How a stream is made (and what is approximated, to stay within minutes on 2 cores):
 - Each machine (`humwatch.synth.MachineSpec.from_seed`) gets a detector trained on
@@ -35,7 +35,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from humwatch.alerts.policy import AlertPolicy, AlertState, ClipFlag, evaluate
+from humwatch.alerts.policy import (
+    DEFAULT_NORMAL_GAP,
+    AlertPolicy,
+    AlertState,
+    ClipFlag,
+    evaluate,
+    normal_gap,
+)
+from humwatch.model.calibration import RECOMMENDED_TRAIN_CLIPS
 
 CLIP_INTERVAL = timedelta(minutes=5)
 MINUTES_PER_MONTH = 30 * 24 * 60
@@ -100,10 +108,15 @@ class PolicyPoint:
     k: int
     n: int
     target_fpr: float
+    evidence: float = 0.0  # the policy's evidence_threshold (0: k-of-n only)
+
+    @property
+    def rule(self) -> str:
+        return f"{self.k}/{self.n}" + (f" or evidence {self.evidence:g}" if self.evidence > 0 else "")
 
     @property
     def label(self) -> str:
-        return f"{self.k}/{self.n} @ {self.target_fpr:g}"
+        return f"{self.rule} @ {self.target_fpr:g}"
 
 
 @dataclass
@@ -136,6 +149,7 @@ class StreamResult:
         return {
             "k": self.point.k,
             "n": self.point.n,
+            "evidence": self.point.evidence,
             "target_fpr": self.point.target_fpr,
             "false_alerts": self.false_alerts,
             "false_alerts_per_machine_month": self.false_alerts_per_month,
@@ -156,24 +170,71 @@ def replay(policy: AlertPolicy, flags: Iterable[ClipFlag], state: AlertState | N
     return sent
 
 
-def flags_from_ratios(ratios: Sequence[float], start: datetime, prefix: str) -> list[ClipFlag]:
+def flags_from_ratios(
+    ratios: Sequence[float], start: datetime, prefix: str, gap: float = DEFAULT_NORMAL_GAP
+) -> list[ClipFlag]:
     return [
         ClipFlag(
-            clip_id=f"{prefix}-{i}", captured_at=start + i * CLIP_INTERVAL, is_anomaly=r > 1.0, ratio=float(r)
+            clip_id=f"{prefix}-{i}",
+            captured_at=start + i * CLIP_INTERVAL,
+            is_anomaly=r > 1.0,
+            ratio=float(r),
+            normal_gap=gap,
         )
         for i, r in enumerate(ratios)
     ]
 
 
+class AlertFollower:
+    """One device's stream fed clip by clip through the policy, from a fault's onset on.
+
+    The clips before the onset set the state (an alert they cause is not a detection); `feed`
+    then says whether a faulty clip alerted. Incremental, so a ramp scored one clip at a time
+    costs one `evaluate` per clip and grid point instead of a replay from the start.
+    """
+
+    def __init__(
+        self, policy: AlertPolicy, pre_ratios: Sequence[float], gap: float = DEFAULT_NORMAL_GAP
+    ) -> None:
+        self.policy = policy
+        self.gap = gap
+        self.state = AlertState()
+        self.count = 0
+        for ratio in pre_ratios:
+            self._evaluate(ratio)
+        self.onset = self.count
+
+    def _evaluate(self, ratio: float) -> bool:
+        flag = ClipFlag(
+            clip_id=f"s-{self.count}",
+            captured_at=_START + self.count * CLIP_INTERVAL,
+            is_anomaly=ratio > 1.0,
+            ratio=float(ratio),
+            normal_gap=self.gap,
+        )
+        self.count += 1
+        self.state, decision = evaluate(self.policy, self.state, flag)
+        return decision is not None
+
+    def feed(self, ratio: float) -> float | None:
+        """Minutes from the onset to this clip if it made the policy alert, else None."""
+        since_onset = self.count - self.onset
+        alerted = self._evaluate(ratio)
+        return since_onset * CLIP_INTERVAL.total_seconds() / 60.0 if alerted else None
+
+
 def first_alert_delay(
-    policy: AlertPolicy, pre_ratios: Sequence[float], fault_ratios: Sequence[float]
+    policy: AlertPolicy,
+    pre_ratios: Sequence[float],
+    fault_ratios: Sequence[float],
+    gap: float = DEFAULT_NORMAL_GAP,
 ) -> float | None:
     """Minutes from the first faulty clip to the first alert it causes (None: never alerted)."""
-    flags = flags_from_ratios([*pre_ratios, *fault_ratios], _START, "s")
-    onset = _START + len(pre_ratios) * CLIP_INTERVAL
-    for at in replay(policy, flags):
-        if at >= onset:
-            return (at - onset).total_seconds() / 60.0
+    follower = AlertFollower(policy, pre_ratios, gap)
+    for ratio in fault_ratios:
+        delay = follower.feed(ratio)
+        if delay is not None:
+            return delay
     return None
 
 
@@ -257,13 +318,20 @@ class SimulationPlan:
     days: int = 60
     snr_db: float = 0.0
     severity: float = 0.5
-    policies: tuple[tuple[int, int], ...] = ((1, 1), (2, 3), (3, 5), (4, 6), (5, 8))
-    fprs: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
+    policies: tuple[tuple[int, int], ...] = ((3, 5), (4, 6), (5, 8), (6, 10))
+    fprs: tuple[float, ...] = (0.01, 0.02, 0.05)
+    evidences: tuple[float, ...] = (0.0, 2.0, 2.5, 3.0)  # evidence thresholds (0: k-of-n alone)
     seed: int = 0
-    train_clips: int = 40
+    # About 17 hours of 5-minute clips: what `humwatch train` should get (docs/detectors.md: with
+    # 40 clips the shrinkage Gaussians are wider and 41 instead of 56 of 60 step faults alerted
+    # within 30 minutes at the default policy).
+    train_clips: int = RECOMMENDED_TRAIN_CLIPS
     cells: int = 4
-    per_cell: int = 12
-    fault_streams: int = 2  # step-fault streams per fault and machine
+    # A pooled clip can be drawn many times, so a small pool over-counts coincidences of rare
+    # high-scoring clips (what k-of-n and evidence false alerts are made of): with 16 clips per
+    # cell one run showed 2.3 false alerts per machine-month where 48 per cell showed 0.2.
+    per_cell: int = 48
+    fault_streams: int = 4  # step-fault streams per fault and machine
     step_clips: int = 12  # clips scored after a step onset (1 hour)
     ramp_hours: float = 12.0  # severity 0 -> 1 over this long
     ramp_max_clips: int = 144
@@ -290,7 +358,7 @@ class SimulationPlan:
         return replace(self, **changes)
 
     def points(self) -> list[PolicyPoint]:
-        return [PolicyPoint(k, n, f) for k, n in self.policies for f in self.fprs]
+        return [PolicyPoint(k, n, f, e) for k, n in self.policies for e in self.evidences for f in self.fprs]
 
 
 def synth_source(snr_db: float) -> ClipSource:
@@ -329,6 +397,10 @@ class _Machine:
     seed: int
     thresholds: dict[float, float]
     oof_fpr: dict[float, float]
+    typical_normal: float  # median OOF score, as `humwatch.scoring.typical_normal_score`
+
+    def gap(self, target_fpr: float) -> float:
+        return normal_gap(self.thresholds[target_fpr], self.typical_normal)
 
 
 def _onnx_scorer(onnx_bytes: bytes) -> ClipScorer:
@@ -370,13 +442,22 @@ def _train_machine(
     trained = train_spectral_from_waveforms(clips, FeatureParams(), seed=plan.seed)
     thresholds = {f: float(fit_threshold(trained.oof_scores, f)["value"]) for f in plan.fprs}
     oof_fpr = {f: float(np.mean(trained.oof_scores > t)) for f, t in thresholds.items()}
-    return _Machine(seed=machine_seed, thresholds=thresholds, oof_fpr=oof_fpr), _onnx_scorer(
-        trained.onnx_bytes
+    machine = _Machine(
+        seed=machine_seed,
+        thresholds=thresholds,
+        oof_fpr=oof_fpr,
+        typical_normal=float(np.median(trained.oof_scores)),
     )
+    return machine, _onnx_scorer(trained.onnx_bytes)
 
 
 def _policy(plan: SimulationPlan, point: PolicyPoint) -> AlertPolicy:
-    return AlertPolicy(k=point.k, n=point.n, cooldown=timedelta(minutes=plan.cooldown_min))
+    return AlertPolicy(
+        k=point.k,
+        n=point.n,
+        cooldown=timedelta(minutes=plan.cooldown_min),
+        evidence_threshold=point.evidence,
+    )
 
 
 def _fault_scores(
@@ -450,7 +531,10 @@ def run_simulation(
             ratios = normal_scores / threshold
             result = results[point]
             result.false_alerts += len(
-                replay(_policy(plan, point), flags_from_ratios(ratios.tolist(), _START, f"m{m}"))
+                replay(
+                    _policy(plan, point),
+                    flags_from_ratios(ratios.tolist(), _START, f"m{m}", machine.gap(point.target_fpr)),
+                )
             )
             result.normal_minutes += n_slots * CLIP_INTERVAL.total_seconds() / 60
             result.clip_fpr_hits += int(np.sum(ratios > 1.0))
@@ -476,7 +560,12 @@ def run_simulation(
                 )
                 for point in points:
                     t = machine.thresholds[point.target_fpr]
-                    delay = first_alert_delay(_policy(plan, point), list(pre / t), [s / t for s in step])
+                    delay = first_alert_delay(
+                        _policy(plan, point),
+                        list(pre / t),
+                        [s / t for s in step],
+                        machine.gap(point.target_fpr),
+                    )
                     results[point].delays_min.setdefault(fault, []).append(delay)
             # One ramp per fault and machine, scored until every grid point has alerted.
             ramp_rng = np.random.default_rng([plan.seed, machine_seed, FAULT_NAMES.index(fault)])
@@ -484,12 +573,17 @@ def run_simulation(
             level, speed = float(levels[onset]), float(speeds[onset])
             pre = pool.draw(np.full(max_n, level), np.full(max_n, speed), ramp_rng)
             per_hour = 3600 / CLIP_INTERVAL.total_seconds()
-            ramp_scores: list[float] = []
+            followers = {
+                p: AlertFollower(
+                    _policy(plan, p), list(pre / machine.thresholds[p.target_fpr]), machine.gap(p.target_fpr)
+                )
+                for p in points
+            }
             pending = set(points)
             delays: dict[PolicyPoint, float | None] = {p: None for p in points}
             for i in range(plan.ramp_max_clips):
                 severity = min(1.0, (i + 1) / (plan.ramp_hours * per_hour))
-                ramp_scores.extend(
+                (score,) = list(
                     _fault_scores(
                         plan,
                         machine,
@@ -504,10 +598,7 @@ def run_simulation(
                     )
                 )
                 for point in list(pending):
-                    t = machine.thresholds[point.target_fpr]
-                    delay = first_alert_delay(
-                        _policy(plan, point), list(pre / t), [s / t for s in ramp_scores]
-                    )
+                    delay = followers[point].feed(score / machine.thresholds[point.target_fpr])
                     if delay is not None:
                         delays[point] = delay
                         pending.discard(point)
@@ -520,12 +611,16 @@ def run_simulation(
                 "machine_seed": machine_seed,
                 "thresholds": {str(k): v for k, v in machine.thresholds.items()},
                 "oof_fpr": {str(k): v for k, v in machine.oof_fpr.items()},
+                "normal_gap": {str(k): machine.gap(k) for k in machine.thresholds},
             }
         )
     grid = [results[p].to_dict() for p in points]
     report: dict[str, Any] = {
         "plan": {
             "machines": plan.machines,
+            "machine_seeds": [plan.first_machine_seed + m for m in range(plan.machines)],
+            "seed": plan.seed,
+            "fault_streams_per_fault_and_machine": plan.fault_streams,
             "days_per_machine": plan.days,
             "snr_db": plan.snr_db,
             "step_severity": plan.severity,
@@ -566,6 +661,7 @@ def recommend(
     return {
         "k": best["k"],
         "n": best["n"],
+        "evidence": best.get("evidence", 0.0),
         "target_fpr": best["target_fpr"],
         "rule": (
             f"most step faults alerted within {within_min:g} min "
@@ -574,22 +670,30 @@ def recommend(
     }
 
 
+def rule_text(row: dict[str, Any]) -> str:
+    """'5/8' or '5/8 or evidence 5' for a grid row or recommendation."""
+    return PolicyPoint(row["k"], row["n"], row["target_fpr"], row.get("evidence", 0.0)).rule
+
+
 def render_alerts_markdown(report: dict[str, Any]) -> str:
     plan = report["plan"]
     faults = list(report["grid"][0]["step_fault_delay"]) if report["grid"] else []
     lines = [
         "# humwatch alert simulation",
         "",
-        f"{plan['machines']} synthetic machines x {plan['days_per_machine']} days of 5-minute clips "
+        f"{plan['machines']} synthetic machines (seeds {', '.join(map(str, plan['machine_seeds']))}; "
+        f"draw seed {plan['seed']}) x {plan['days_per_machine']} days of 5-minute clips "
         f"(SNR {plan['snr_db']:g} dB, drift +-{plan['drift']['level_db']:g} dB level and "
         f"+-{plan['drift']['speed'] * 100:g} % speed), spectral-gauss models trained on "
         f"{plan['train_clips']} clips each, alert policy `humwatch.alerts.policy.evaluate` with a "
+        "rule of k of the last n clips over the threshold, or (where given) the window's evidence "
+        "reaching that value, and a "
         f"{plan['cooldown_min']:g} min cooldown. Step faults at severity {plan['step_severity']:g}: "
         "minutes from the first faulty clip to the first alert, median/worst (detected/streams), "
         f"'-' = not within the hour scored. Ramps: severity 0 -> 1 over {plan['ramp_hours']:g} h, "
         "median minutes to the first alert.",
         "",
-        "| k/n | target FPR | normal clip FPR | false alerts / machine-month | "
+        "| rule | target FPR | normal clip FPR | false alerts / machine-month | "
         + " | ".join(f"{f} step" for f in faults)
         + " | step <= 30 min | "
         + " | ".join(f"{f} ramp" for f in faults)
@@ -607,7 +711,7 @@ def render_alerts_markdown(report: dict[str, Any]) -> str:
         within = sum(s["within_30_min"] for s in row["step_fault_delay"].values())
         total = sum(s["streams"] for s in row["step_fault_delay"].values())
         lines.append(
-            f"| {row['k']}/{row['n']} | {row['target_fpr']:g} | {row['normal_clip_fpr']:.4f} | "
+            f"| {rule_text(row)} | {row['target_fpr']:g} | {row['normal_clip_fpr']:.4f} | "
             f"{row['false_alerts_per_machine_month']:.2f} | "
             + " | ".join(fmt(row["step_fault_delay"][f]) for f in faults)
             + f" | {within}/{total} | "
@@ -622,7 +726,7 @@ def render_alerts_markdown(report: dict[str, Any]) -> str:
     rec = report.get("recommended")
     lines += [
         "",
-        f"Recommended: {rec['k']}/{rec['n']} at target FPR {rec['target_fpr']:g} ({rec['rule']})."
+        f"Recommended: {rule_text(rec)} at target FPR {rec['target_fpr']:g} ({rec['rule']})."
         if rec
         else "Recommended: none of the grid points stays under the false-alert budget.",
         "",

@@ -37,6 +37,9 @@ class DeploySettings(BaseModel):
     history_ttl_days: int = Field(default=365, ge=0, alias="historyTtlDays")
     alert_k: int = Field(default=_DEFAULT_POLICY.k, ge=1, alias="alertK")
     alert_n: int = Field(default=_DEFAULT_POLICY.n, ge=1, alias="alertN")
+    alert_evidence: float = Field(
+        default=_DEFAULT_POLICY.evidence_threshold, ge=0, le=100, alias="alertEvidence"
+    )
     alert_cooldown_minutes: int = Field(default=60, ge=0, alias="alertCooldownMinutes")
     critical_ratio: float = Field(default=2.0, gt=1.0, alias="criticalRatio")
     drift_schedule: str = Field(default="cron(15 6 * * ? *)", alias="driftSchedule")
@@ -143,6 +146,7 @@ class DeploySettings(BaseModel):
             "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
             "HUMWATCH_ALERT_K": str(self.alert_k),
             "HUMWATCH_ALERT_N": str(self.alert_n),
+            "HUMWATCH_ALERT_EVIDENCE": str(self.alert_evidence),
             "HUMWATCH_ALERT_COOLDOWN_MIN": str(self.alert_cooldown_minutes),
             "HUMWATCH_CRITICAL_RATIO": str(self.critical_ratio),
             "HUMWATCH_HISTORY_TTL_DAYS": str(self.history_ttl_days),

@@ -1,7 +1,8 @@
 """Render an alert for a person: a short subject, a plain-text body, SNS message attributes.
 
 Written for someone reading an email or SMS on the shop floor: which machine, since when, how far
-above normal (score as a multiple of the threshold), how many of the recent clips, and the one
+above normal (score as a multiple of the threshold), how many of the recent clips (and the
+evidence when that rule fired), and the one
 command that shows its history. Attributes (severity, device, machine_type) let SMS subscriptions
 filter to critical alerts only.
 """
@@ -47,9 +48,14 @@ _REASON_TEXT = {
 def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
     level = "CRITICAL" if decision.severity is Severity.CRITICAL else "Warning"
     ratio = ctx.score / ctx.threshold if ctx.threshold > 0 else float("inf")
-    subject = (
-        f"[humwatch] {level}: {ctx.thing} ({ctx.machine_type}) sounds abnormal, {ratio:.1f}x threshold"
-    )[:SUBJECT_MAX]
+    # The evidence rule can fire while the newest clip is under the threshold ("0.9x threshold"
+    # would read as a contradiction): say what made it fire instead.
+    how = (
+        f"{ratio:.1f}x threshold"
+        if ratio >= 1.0 or decision.evidence <= 0
+        else f"clips near the threshold, evidence {decision.evidence:.1f}"
+    )
+    subject = f"[humwatch] {level}: {ctx.thing} ({ctx.machine_type}) sounds abnormal, {how}"[:SUBJECT_MAX]
     since = ctx.first_anomaly_at or ctx.captured_at
     lines = [
         f"{ctx.thing} ({ctx.machine_type}) {_REASON_TEXT[decision.reason]}.",
@@ -60,6 +66,11 @@ def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
         f"Score:          {ratio:.1f}x the alert threshold ({ctx.score:.3g} vs {ctx.threshold:.3g})",
         f"Worst recent:   {decision.max_ratio:.1f}x the threshold",
         f"Recent clips:   {decision.anomalous_count} of the last {decision.window} clips sounded abnormal",
+        *(
+            [f"Evidence:       {decision.evidence:.1f} (builds up while clips score near or over threshold)"]
+            if decision.evidence > 0
+            else []
+        ),
         f"Model:          {ctx.model_id} version {ctx.model_version}",
         "",
         "See its history:",

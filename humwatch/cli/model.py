@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from humwatch.cli import cli
-from humwatch.model.calibration import DEFAULT_TARGET_FPR
+from humwatch.model.calibration import DEFAULT_TARGET_FPR, RECOMMENDED_TRAIN_CLIPS
 
 _DATA_HELP = (
     "DATA is a folder (labels from `normal`/`anomaly`/`abnormal` in file or folder names, "
@@ -141,6 +141,13 @@ def train_command(
     )
     for item in rejected:
         click.echo(f"skipped {item['file']}: {item['code']}: {item['message']}", err=True)
+    if training.n_clips < RECOMMENDED_TRAIN_CLIPS:
+        click.echo(
+            f"note: trained on {training.n_clips} normal clips; the alert defaults were tuned with "
+            f"{RECOMMENDED_TRAIN_CLIPS} (about 17 h of 5-minute clips). With fewer, moderate faults "
+            "are heard later; retrain when more normal clips are in (docs/detectors.md).",
+            err=True,
+        )
     click.echo(f"wrote {Path(out_dir) / 'model.onnx'} and model.json")
 
 

@@ -113,8 +113,10 @@ def evaluate_suite_command(
     epilog="""\b
 Examples:
   humwatch simulate-alerts --out benchmarks/results/alerts            # 3 machines, 60 days each
+  humwatch simulate-alerts --first-machine 203 --seed 1 --out /tmp/sim2   # other machines
   humwatch simulate-alerts --machines 1 --days 7 --quick --out /tmp/sim
   humwatch simulate-alerts --policy 3/5 --policy 4/6 --fpr 0.01 --fpr 0.02 --out /tmp/sim
+  humwatch simulate-alerts --policy 5/8 --evidence 0 --evidence 2 --evidence 3 --out /tmp/sim
 """,
 )
 @click.option(
@@ -130,14 +132,31 @@ Examples:
     "--policy",
     "policies",
     multiple=True,
-    help="k/n alert rule to try (repeatable), e.g. 3/5. Default: 1/1 2/3 3/5 4/6 5/8.",
+    help="k/n alert rule to try (repeatable), e.g. 3/5. Default: 3/5 4/6 5/8 6/10.",
+)
+@click.option(
+    "--evidence",
+    "evidences",
+    multiple=True,
+    type=click.FloatRange(0.0, 100.0),
+    help="Evidence threshold to combine with each k/n (repeatable; 0: k-of-n alone). Default: 0 2 2.5 3.",
+)
+@click.option(
+    "--first-machine",
+    type=click.IntRange(0, 2**31 - 1),
+    help="Seed of the first synthetic machine [default: 200; never used in development or make eval].",
+)
+@click.option(
+    "--train-clips",
+    type=click.IntRange(3, 5000),
+    help="Normal clips each machine's model is trained on [default: 200; --quick: 10].",
 )
 @click.option(
     "--fpr",
     "fprs",
     multiple=True,
     type=float,
-    help="Target per-clip FPR (repeatable). Default: 0.005 0.01 0.02 0.05.",
+    help="Target per-clip FPR (repeatable). Default: 0.01 0.02 0.05.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of drift paths and clip draws.")
 @click.option("--quick", is_flag=True, help="Small pools and few fault clips (plumbing check, not numbers).")
@@ -148,6 +167,9 @@ def simulate_alerts_command(
     snr_db: float | None,
     severity: float | None,
     policies: tuple[str, ...],
+    evidences: tuple[float, ...],
+    first_machine: int | None,
+    train_clips: int | None,
     fprs: tuple[float, ...],
     seed: int,
     quick: bool,
@@ -157,13 +179,15 @@ def simulate_alerts_command(
     Each synthetic machine gets a spectral-gauss model; normal streams drift slowly in level and
     speed, fault streams start a fault (a step to --severity, and a ramp from 0 to 1 over 12 h).
     Every clip flag goes through humwatch.alerts.policy.evaluate, as in the Lambda. Reports false
-    alerts per machine-month and minutes from fault onset to the first alert for each (k/n, FPR).
+    alerts per machine-month and minutes from fault onset to the first alert for each (k/n,
+    evidence threshold, FPR).
     See docs/detectors.md for what is approximated (pooled normal scores per drift cell).
     """
     from humwatch.simulation import SimulationPlan, run_simulation
 
+    plan = SimulationPlan.quick() if quick else SimulationPlan()
     grid_policies: list[tuple[int, int]] = []
-    for text in policies or ("1/1", "2/3", "3/5", "4/6", "5/8"):
+    for text in policies or tuple(f"{k}/{n}" for k, n in plan.policies):
         try:
             k_text, n_text = text.split("/")
             k, n = int(k_text), int(n_text)
@@ -175,12 +199,19 @@ def simulate_alerts_command(
     for f in fprs:
         if not 0.0 < f < 0.5:
             raise click.BadParameter(f"{f} must be within (0, 0.5)", param_hint="--fpr")
-    plan = SimulationPlan.quick() if quick else SimulationPlan()
-    given = {"machines": machines, "days": days, "snr_db": snr_db, "severity": severity}
+    given = {
+        "machines": machines,
+        "days": days,
+        "snr_db": snr_db,
+        "severity": severity,
+        "train_clips": train_clips,
+        "first_machine_seed": first_machine,
+    }
     plan = plan.with_grid(
         **{k: v for k, v in given.items() if v is not None},
         policies=tuple(grid_policies),
         fprs=tuple(fprs) or plan.fprs,
+        evidences=tuple(evidences) or plan.evidences,
         seed=seed,
     )
     results = run_simulation(plan, Path(out_dir), progress=_tqdm_factory(True))

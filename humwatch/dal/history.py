@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from humwatch import contracts as c
-from humwatch.alerts.policy import AlertState, ClipFlag, Severity
+from humwatch.alerts.policy import DEFAULT_NORMAL_GAP, AlertState, ClipFlag, Severity
 from humwatch.dal import aws
 from humwatch.errors import ConflictError, NotFound
 from humwatch.records import (
@@ -121,6 +121,7 @@ def _flag_to_dict(flag: ClipFlag) -> dict[str, Any]:
         "captured_at": flag.captured_at,
         "is_anomaly": flag.is_anomaly,
         "ratio": float(flag.ratio),
+        "normal_gap": float(flag.normal_gap),
     }
 
 
@@ -130,6 +131,8 @@ def _flag_from_dict(data: Mapping[str, Any]) -> ClipFlag:
         captured_at=c.parse_timestamp(str(data["captured_at"])),
         is_anomaly=bool(data["is_anomaly"]),
         ratio=float(data["ratio"]),
+        # State written before the evidence rule has no gap: the default unit.
+        normal_gap=float(data.get("normal_gap", DEFAULT_NORMAL_GAP)),
     )
 
 

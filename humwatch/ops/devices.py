@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from humwatch.alerts.policy import AlertPolicy, window_evidence
 from humwatch.contracts import parse_timestamp
 from humwatch.dal.history import HistoryTable
 from humwatch.drift import silence_status
@@ -27,6 +28,7 @@ DEVICE_COLUMNS: tuple[str, ...] = (
     "last_ratio",
     "alert",
     "recent",
+    "evidence",
     "model",
     "silent",
     "heartbeat",
@@ -79,6 +81,9 @@ class DeviceStatus:
     alert: str  # ok | ALERT warning | ALERT critical | acked warning | no data
     anomalous_recent: int
     recent_window: int
+    # The alert policy's evidence over that window (it alerts at HUMWATCH_ALERT_EVIDENCE, default
+    # 5): how close a device is to alerting while few of its clips cross the threshold.
+    evidence: float
     last_alert_at: datetime | None
     acked_at: datetime | None
     heartbeat_at: datetime | None
@@ -98,6 +103,7 @@ class DeviceStatus:
             "last_ratio": self.last_ratio,
             "alert": self.alert,
             "recent": f"{self.anomalous_recent}/{self.recent_window}" if self.recent_window else "-",
+            "evidence": round(self.evidence, 1) if self.recent_window else None,
             "model": model,
             "silent": f"SILENT ({self.silent_reason})" if self.silent else "no",
             "heartbeat": humanize_age(self.heartbeat_at, now=now),
@@ -175,7 +181,7 @@ def device_status(
     # set (the functions may take a default from their environment) show what scored the last clip.
     model_id = info.model_id or default_model or (state.model_id if state else None)
     source = "device" if info.model_id else ("default" if default_model else "last clip")
-    recent = state.alert.recent if state else ()
+    recent = tuple(sorted(state.alert.recent, key=lambda f: (f.captured_at, f.clip_id))) if state else ()
     return DeviceStatus(
         device=info.thing,
         machine_type=info.machine_type,
@@ -191,6 +197,8 @@ def device_status(
         alert=alert_text(state),
         anomalous_recent=sum(1 for f in recent if f.is_anomaly),
         recent_window=len(recent),
+        # Allowance and cap are not deployment settings, so the defaults are what the Lambda uses.
+        evidence=window_evidence(AlertPolicy(), recent)[0],
         last_alert_at=state.alert.last_alert_at if state else None,
         acked_at=state.alert.acked_at if state else None,
         heartbeat_at=heartbeat_at,

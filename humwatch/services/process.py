@@ -29,7 +29,7 @@ from typing import Any
 
 from humwatch import contracts as c
 from humwatch.alerts.message import AlertContext, render_alert
-from humwatch.alerts.policy import AlertDecision, ClipFlag, evaluate
+from humwatch.alerts.policy import DEFAULT_NORMAL_GAP, AlertDecision, ClipFlag, evaluate
 from humwatch.audio import AudioLimits
 from humwatch.config import ProcessSettings
 from humwatch.dal.clip_store import ClipStore
@@ -191,7 +191,11 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
         extra={"score": score.score, "ratio": round(score.ratio, 3), "is_anomaly": score.is_anomaly},
     )
     flag = ClipFlag(
-        clip_id=clip_id, captured_at=parsed.captured_at, is_anomaly=score.is_anomaly, ratio=score.ratio
+        clip_id=clip_id,
+        captured_at=parsed.captured_at,
+        is_anomaly=score.is_anomaly,
+        ratio=score.ratio,
+        normal_gap=score.normal_gap,
     )
     sent = _update_state(item, deps, flag=flag, model=model)
     return ClipOutcome(
@@ -221,17 +225,19 @@ def _finish_duplicate(existing: ClipRecord, deps: ProcessDeps) -> ClipOutcome:
     in the outbox (the first delivery may have failed after writing the item)."""
     sent = False
     if existing.status is ClipStatus.SCORED and existing.ratio is not None:
-        flag = ClipFlag(
-            clip_id=existing.clip_id,
-            captured_at=existing.captured_at,
-            is_anomaly=existing.is_anomaly,
-            ratio=existing.ratio,
-        )
         model = None
         try:
             model = deps.scorers.for_device(existing.thing)
         except Exception:  # the alert text only needs the machine type; never fail a duplicate on it
             model = None
+        flag = ClipFlag(
+            clip_id=existing.clip_id,
+            captured_at=existing.captured_at,
+            is_anomaly=existing.is_anomaly,
+            ratio=existing.ratio,
+            # The model that scored it is the device's current one unless it was replaced since.
+            normal_gap=model.scorer.normal_gap if model else DEFAULT_NORMAL_GAP,
+        )
         sent = _update_state(existing, deps, flag=flag, model=model)
     count(Metric.DUPLICATE_EVENTS)
     logger.info("duplicate clip event; item already written")

@@ -97,10 +97,12 @@ def functions_env(
         {
             "HUMWATCH_IOT_DATA_ENDPOINT": moto_endpoint,
             "HUMWATCH_MODEL_REFRESH_S": "0",
-            # The tests below count clips against a 3-of-5 window; state it rather than rely on
-            # the default (4 of 6).
+            # The tests below count clips against a 3-of-5 window without the evidence rule; state
+            # it rather than rely on the defaults (5 of 8 or evidence 5). The evidence rule has
+            # its own test in test_process_clip.py.
             "HUMWATCH_ALERT_K": "3",
             "HUMWATCH_ALERT_N": "5",
+            "HUMWATCH_ALERT_EVIDENCE": "0",
             "POWERTOOLS_METRICS_NAMESPACE": "Humwatch",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }

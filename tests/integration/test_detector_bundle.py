@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_process import humwatch
 
@@ -71,6 +72,10 @@ def test_the_serving_scorer_passes_unseen_normals_and_flags_the_fault(
     assert [c.is_anomaly for c in normal] == [False] * 3
     assert [c.is_anomaly for c in faulty] == [True] * 3
     assert all(len(c.band_means) == 64 and c.model_id == "fan-sg" for c in normal + faulty)
+    # and every clip carries the model's evidence unit: log(threshold / median calibration score)
+    median = float(np.median(scorer.bundle.manifest.training.score_samples))
+    assert all(c.normal_gap == pytest.approx(np.log(scorer.threshold / median)) for c in normal + faulty)
+    assert all(c.normal_gap > 0 for c in normal)
 
 
 def test_score_command_reads_the_bundle(model_dir: Path, data_dir: Path) -> None:
@@ -117,12 +122,20 @@ def test_simulate_alerts_quick_writes_a_grid(tmp_path: Path) -> None:
         "3/5",
         "--fpr",
         "0.01",
+        "--evidence",
+        "0",
+        "--evidence",
+        "5",
         "--out",
         tmp_path / "sim",
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "sim" / "alerts.json").read_text())
-    assert [(row["k"], row["n"], row["target_fpr"]) for row in report["grid"]] == [(3, 5, 0.01)]
+    assert [(row["k"], row["n"], row["evidence"], row["target_fpr"]) for row in report["grid"]] == [
+        (3, 5, 0.0, 0.01),
+        (3, 5, 5.0, 0.01),
+    ]
+    assert "| 3/5 or evidence 5 | 0.01 |" in (tmp_path / "sim" / "alerts.md").read_text()
     assert report["grid"][0]["normal_clip_fpr"] < 0.2
 
 

@@ -129,6 +129,27 @@ def test_the_same_s3_event_twice_gives_one_item_and_one_alert(aws_stack, handler
     } >= set(ids)
 
 
+def test_the_evidence_rule_set_in_the_environment_alerts_before_k_of_n(
+    aws_stack, handler, history, alert_inbox, monkeypatch
+):
+    # Given the function configured for 5 of 5 or evidence 2.5 (as cdk.json's alertEvidence sets it)
+    monkeypatch.setenv("HUMWATCH_ALERT_K", "5")
+    monkeypatch.setenv("HUMWATCH_ALERT_N", "5")
+    monkeypatch.setenv("HUMWATCH_ALERT_EVIDENCE", "2.5")
+    wiring.reset()
+    # When three loud-noise clips arrive (each far over the threshold: each adds the cap, 1.25)
+    for i in range(3):
+        upload(aws_stack, noisy_clip(i), i)
+    invoke(handler, receive_lambda_event(aws_stack, expected=3))
+    # Then one alert is sent on the second clip, long before 5 of 5, and it shows the evidence
+    alerts = alert_inbox.messages()
+    assert len(alerts) == 1
+    assert "2 of the last 2 clips" in alerts[0]["Message"]
+    assert "Evidence:       2.5" in alerts[0]["Message"]
+    state = history.get_state(THING)
+    assert state is not None and state.alert.episode_open and state.alerts_sent == 1
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [

@@ -44,6 +44,24 @@ def test_the_message_says_which_machine_how_bad_since_when_and_what_to_run():
     assert "humwatch ack fan-03" in body
 
 
+def test_an_evidence_alert_says_the_clips_are_near_the_threshold():
+    # Given the evidence rule fired on clips that all scored just under the threshold
+    evidence = AlertDecision(
+        severity=Severity.WARNING,
+        anomalous_count=0,
+        window=8,
+        max_ratio=0.95,
+        reason=AlertReason.NEW_EPISODE,
+        evidence=5.4,
+    )
+    message = render_alert(evidence, context(score=0.9))
+    # Then the subject does not claim "0.9x threshold" as the reason, and the body shows the evidence
+    assert message.subject.endswith("sounds abnormal, clips near the threshold, evidence 5.4")
+    assert "Evidence:       5.4" in message.body and "0 of the last 8 clips" in message.body
+    # and an alert from k-of-n alone has no evidence line
+    assert "Evidence:" not in render_alert(decision(), context()).body
+
+
 def test_attributes_let_sms_filter_on_severity():
     warning = render_alert(decision(Severity.WARNING, AlertReason.REMINDER), context(score=1.3))
     assert warning.attributes == {

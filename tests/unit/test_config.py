@@ -22,7 +22,8 @@ PROCESS_ENV = {
 def test_defaults_come_from_the_pipeline_settings():
     s = load_settings(ProcessSettings, PROCESS_ENV)
     assert s.max_clip_bytes == c.PIPELINE.max_clip_bytes
-    assert s.alert_policy == AlertPolicy() and (s.alert_policy.k, s.alert_policy.n) == (4, 6)
+    assert s.alert_policy == AlertPolicy() and (s.alert_policy.k, s.alert_policy.n) == (5, 8)
+    assert s.alert_policy.evidence_threshold == 2.5
     assert s.alert_policy.cooldown == timedelta(minutes=60)
     assert s.service_name == "humwatch" and s.metrics_namespace == "Humwatch"
     p = load_settings(
@@ -72,6 +73,8 @@ def test_an_empty_variable_counts_as_missing():
         ("HUMWATCH_ALERT_K", "three", "valid integer"),
         ("HUMWATCH_ALERT_K", "0", "greater than or equal to 1"),
         ("HUMWATCH_ALERT_COOLDOWN_MIN", "-5", "greater than or equal to 0"),
+        ("HUMWATCH_ALERT_EVIDENCE", "-1", "greater than or equal to 0"),
+        ("HUMWATCH_ALERT_EVIDENCE", "high", "valid number"),
         ("HUMWATCH_CRITICAL_RATIO", "0.5", "greater than 1"),
         ("HUMWATCH_MAX_CLIP_BYTES", "lots", "valid integer"),
         ("HUMWATCH_BUCKET", "Not_A_Bucket", "S3 bucket name"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +115,9 @@ def test_device_status_model_and_window() -> None:
     assert status.heartbeat_at == datetime(2026, 11, 26, 13, 59, tzinfo=UTC)
     row = status.row(now=NOW)
     assert row["model"] == "fan-demo@v4 (default)" and row["recent"] == "3/5" and row["silent"] == "no"
+    # Evidence over the window in capture order (default gap 2.0): two clips at 0.5x, then three at 1.5x
+    expected = 2 * (math.log(0.5) / 2 + 0.5) + 3 * (math.log(1.5) / 2 + 0.5)
+    assert row["evidence"] == round(expected, 1) == 2.4
     # A device mapped to its own model; one mapped to a model that is not published
     mapped = device_status(
         info.model_copy(update={"model_id": "fan-v2"}),

@@ -56,3 +56,13 @@ def test_wrong_sample_rate_and_bad_bytes_are_rejected_with_a_reason() -> None:
     with pytest.raises(AudioRejected) as info:
         score_clip(scorer, b"RIFF\x00\x00garbage")
     assert info.value.code in ("not_audio", "truncated")
+
+
+def test_the_typical_normal_score_needs_enough_calibration_scores() -> None:
+    from humwatch.scoring import typical_normal_score
+
+    # The median of the bundle's normal scores, ignoring values no model can produce
+    assert typical_normal_score([1.0, 2.0, 3.0, 4.0, 5.0, float("nan"), -1.0]) == 3.0
+    # and no answer (so the alert policy uses its default unit) from too few of them
+    assert typical_normal_score([1.0, 2.0, 3.0]) is None
+    assert typical_normal_score([]) is None

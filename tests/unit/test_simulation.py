@@ -23,7 +23,7 @@ from humwatch.simulation import (
 
 def test_three_of_five_fires_on_the_third_anomalous_clip_and_respects_the_cooldown() -> None:
     # Given a 3-of-5 policy and a run of anomalous clips 5 minutes apart
-    policy = AlertPolicy(k=3, n=5, cooldown=timedelta(minutes=60))
+    policy = AlertPolicy(k=3, n=5, cooldown=timedelta(minutes=60), evidence_threshold=0.0)
     flags = flags_from_ratios([0.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5], _START, "t")
     # When replayed through the same evaluate() the Lambda runs
     sent = replay(policy, flags)
@@ -32,9 +32,12 @@ def test_three_of_five_fires_on_the_third_anomalous_clip_and_respects_the_cooldo
 
 
 def test_delay_counts_from_the_first_faulty_clip() -> None:
-    policy = AlertPolicy(k=3, n=5)
+    policy = AlertPolicy(k=3, n=5, evidence_threshold=0.0)
     assert first_alert_delay(policy, [0.2] * 5, [2.0] * 6) == 10.0  # clips at +0, +5, +10 min
     assert first_alert_delay(policy, [0.2] * 5, [0.9] * 6) is None  # never over the threshold
+    # With the evidence rule (gap 2.0), clips at 0.9x add log(0.9) / 2 + 0.5: the sixth reaches 2.5
+    with_evidence = AlertPolicy(k=3, n=8, evidence_threshold=2.5)
+    assert first_alert_delay(with_evidence, [0.2] * 5, [0.9] * 8) == 25.0
 
 
 def test_alerts_before_the_onset_do_not_count_as_detections() -> None:
@@ -79,7 +82,13 @@ def test_recommend_prefers_fast_detection_within_the_false_alert_budget() -> Non
         }
 
     grid = [row(1, 9.0, 2, 0.0), row(2, 0.5, 2, 5.0), row(3, 0.1, 1, 10.0)]
-    assert recommend(grid) == {"k": 2, "n": 5, "target_fpr": 0.01, "rule": recommend(grid)["rule"]}  # type: ignore[index]
+    assert recommend(grid) == {
+        "k": 2,
+        "n": 5,
+        "evidence": 0.0,
+        "target_fpr": 0.01,
+        "rule": recommend(grid)["rule"],  # type: ignore[index]
+    }
     assert recommend([row(1, 9.0, 2, 0.0)]) is None
 
 
@@ -109,12 +118,16 @@ def test_the_whole_loop_counts_false_alerts_and_detects_an_obvious_fault(tmp_pat
         ramp_hours=1.0,
         policies=((3, 5),),
         fprs=(0.01,),
+        evidences=(0.0, 2.5),
     )
     # When it runs
     report = run_simulation(plan, None, source=_tone_source)
-    row = report["grid"][0]
-    # Then the normal stream is quiet and every obvious step fault alerts at the third clip
-    assert row["false_alerts"] <= 1
-    for summary in row["step_fault_delay"].values():
-        assert summary["detected"] == 1 and summary["max_min"] == 10.0
-    assert report["recommended"]["k"] == 3
+    by_evidence = {row["evidence"]: row for row in report["grid"]}
+    # Then the normal stream is quiet and every obvious step fault alerts at the third clip under
+    # 3 of 5, and at the second with the evidence rule (two clips far over the threshold reach 2.5)
+    for evidence, delay in ((0.0, 10.0), (2.5, 5.0)):
+        row = by_evidence[evidence]
+        assert row["false_alerts"] <= 1
+        for summary in row["step_fault_delay"].values():
+            assert summary["detected"] == 1 and summary["max_min"] == delay
+    assert report["recommended"]["k"] == 3 and report["recommended"]["evidence"] == 2.5
