@@ -323,7 +323,7 @@ class SimulationPlan:
     evidences: tuple[float, ...] = (0.0, 2.0, 2.5, 3.0)  # evidence thresholds (0: k-of-n alone)
     seed: int = 0
     # About 17 hours of 5-minute clips: what `humwatch train` should get (docs/detectors.md: with
-    # 40 clips the shrinkage Gaussians are wider and 41 instead of 56 of 60 step faults alerted
+    # 40 clips the shrinkage Gaussians are wider and 41 instead of 55 of 60 step faults alerted
     # within 30 minutes at the default policy).
     train_clips: int = RECOMMENDED_TRAIN_CLIPS
     cells: int = 4
@@ -671,7 +671,7 @@ def recommend(
 
 
 def rule_text(row: dict[str, Any]) -> str:
-    """'5/8' or '5/8 or evidence 5' for a grid row or recommendation."""
+    """'5/8' or '5/8 or evidence 2.5' for a grid row or recommendation."""
     return PolicyPoint(row["k"], row["n"], row["target_fpr"], row.get("evidence", 0.0)).rule
 
 

@@ -56,9 +56,9 @@ class AlertReason(StrEnum):
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    # 5 of the last 8 clips, or evidence 5 over them, with models calibrated at a 2% per-clip
+    # 5 of the last 8 clips, or evidence 2.5 over them, with models calibrated at a 2% per-clip
     # false-positive rate: chosen with `humwatch simulate-alerts` (three runs, 9 machines: 0.28
-    # false alerts per machine-month on drifting normal streams, 153 of 180 moderate step faults
+    # false alerts per machine-month on drifting normal streams, 152 of 180 moderate step faults
     # alerted within 30 minutes, 126 with 4-of-6 alone; docs/detectors.md). config.py and the CDK
     # settings take their defaults from here.
     k: int = 5

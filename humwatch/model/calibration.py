@@ -6,15 +6,15 @@ Defaults and why:
   gives 12 clips of 60 and 60 of 300 while the autoencoder keeps 80% of the data; at least
   `MIN_HOLDOUT` clips are held out whatever the fraction.
 - `DEFAULT_TARGET_FPR = 0.02` per clip, chosen together with the default alert policy (5 anomalous
-  of the last 8 clips, or evidence 5 over them) by `humwatch simulate-alerts`: weeks of 5-minute
-  clips with slow level and speed drift gave about 0.3 false alerts per machine-month, while 85%
+  of the last 8 clips, or evidence 2.5 over them) by `humwatch simulate-alerts`: weeks of 5-minute
+  clips with slow level and speed drift gave about 0.3 false alerts per machine-month, while 84%
   of moderate step faults alerted within 30 minutes (docs/detectors.md).
   Real false positives are correlated (a loud afternoon), which is why the simulation, not a
   formula for independent clips, sets the default. 0.05 with 3-of-5 gave ~10 false alerts a
   month: how alerting systems get muted.
 - `RECOMMENDED_TRAIN_CLIPS = 200` normal clips (about 17 hours of 5-minute clips): what the alert
   defaults were tuned with. The shrinkage Gaussians of spectral-gauss tighten with more clips;
-  trained on 40, the same policy alerted 41 instead of 56 of 60 moderate step faults within
+  trained on 40, the same policy alerted 41 instead of 55 of 60 moderate step faults within
   30 minutes (same machines and streams). `humwatch train` says so when it gets fewer.
 - A gamma distribution, as the DCASE 2021+ baselines fit to autoencoder errors, but on the log
   of the scores by default (`log-gamma`, see `fit_threshold`), with its location fixed (a free
