@@ -68,8 +68,8 @@ class AlertPolicy:
     # Evidence (CUSUM) rule; 0 turns it off. In the model's units (see the module docstring): a
     # clip at the threshold adds 0.5, one halfway (in log terms) between a typical normal clip and
     # the threshold adds nothing, a typical normal clip takes 0.5 away, and no clip adds more than
-    # 1.25 (a clip ~2.2 normal gaps over the threshold), so at least two clips far over the
-    # threshold, or five at it, are needed to reach 2.5.
+    # 1.25 (reached 0.75 normal gaps over the threshold: 4.5x it at a gap of 2), so at least two
+    # clips far over the threshold, or five at it, are needed to reach 2.5.
     evidence_threshold: float = 2.5
     evidence_allowance: float = 0.5
     evidence_cap: float = 1.25
@@ -140,8 +140,6 @@ def _ordered(flags: tuple[ClipFlag, ...]) -> tuple[ClipFlag, ...]:
 
 
 _MIN_RATIO = 1e-6  # a score of exactly 0 (silence is rejected earlier) must not become -inf
-
-
 _MIN_GAP = 0.05  # a model whose normal clips sit at its threshold must not divide by ~0
 
 
@@ -161,9 +159,11 @@ def clip_evidence(policy: AlertPolicy, flag: ClipFlag) -> float:
 def window_evidence(policy: AlertPolicy, window: tuple[ClipFlag, ...]) -> tuple[float, tuple[ClipFlag, ...]]:
     """The largest evidence sum over the window's newest clips, and the clips of that run.
 
-    This is a CUSUM restarted at the window's oldest clip; recomputing it from the ordered window
-    (rather than carrying a running sum) makes it independent of arrival order and redelivery.
+    This is a CUSUM restarted at the window's oldest clip; recomputing it from the window in
+    capture order (rather than carrying a running sum) makes it independent of arrival order and
+    redelivery.
     """
+    window = _ordered(window)
     best, total, start = 0.0, 0.0, len(window)
     for i in range(len(window) - 1, -1, -1):
         total += clip_evidence(policy, window[i])

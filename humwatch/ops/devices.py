@@ -82,7 +82,7 @@ class DeviceStatus:
     anomalous_recent: int
     recent_window: int
     # The alert policy's evidence over that window (it alerts at HUMWATCH_ALERT_EVIDENCE, default
-    # 5): how close a device is to alerting while few of its clips cross the threshold.
+    # 2.5): how close a device is to alerting while few of its clips cross the threshold.
     evidence: float
     last_alert_at: datetime | None
     acked_at: datetime | None
@@ -181,7 +181,7 @@ def device_status(
     # set (the functions may take a default from their environment) show what scored the last clip.
     model_id = info.model_id or default_model or (state.model_id if state else None)
     source = "device" if info.model_id else ("default" if default_model else "last clip")
-    recent = tuple(sorted(state.alert.recent, key=lambda f: (f.captured_at, f.clip_id))) if state else ()
+    recent = state.alert.recent if state else ()
     return DeviceStatus(
         device=info.thing,
         machine_type=info.machine_type,
