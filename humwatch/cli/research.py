@@ -112,7 +112,7 @@ def evaluate_suite_command(
     "simulate-alerts",
     epilog="""\b
 Examples:
-  humwatch simulate-alerts --out benchmarks/results/alerts            # 3 machines, 60 days each
+  humwatch simulate-alerts --out benchmarks/results/alerts            # 3 machines x 60 days, ~5 min
   humwatch simulate-alerts --first-machine 203 --seed 1 --out /tmp/sim2   # other machines
   humwatch simulate-alerts --machines 1 --days 7 --quick --out /tmp/sim
   humwatch simulate-alerts --policy 3/5 --policy 4/6 --fpr 0.01 --fpr 0.02 --out /tmp/sim
