@@ -55,11 +55,12 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def main() -> dict[str, object]:
-    from humwatch.detectors import MODEL_TYPES, train_bundle
+    from humwatch.detectors import DetectorType, get_detector, train_bundle
+    from humwatch.research.synth import MachineSpec, synth_clip, write_dataset
     from humwatch.scoring import Scorer, score_clip
-    from humwatch.synth import MachineSpec, synth_clip, write_dataset
 
     spec = MachineSpec.from_seed("fan", 1)
+    TYPES = [t.value for t in DetectorType]
     results: dict[str, object] = {"clip": "10 s, 16 kHz mono FLAC (synthetic fan), bytes in memory"}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
@@ -68,17 +69,19 @@ def main() -> dict[str, object]:
 
         clips = load_labelled_clips([data])
         models = {}
-        for model_type in MODEL_TYPES:
+        for model_type in DetectorType:
             out = Path(tmp) / model_type
-            train_bundle(model_type, clips, out, epochs=3, seed=0, model_id=f"bench-{model_type}")
-            models[model_type] = out
+            takes_epochs = "epochs" in get_detector(model_type).options_model.model_fields
+            options = {"epochs": 3} if takes_epochs else {}
+            train_bundle(model_type, clips, out, seed=0, model_id=f"bench-{model_type}", **options)
+            models[model_type.value] = out
         flacs = [_flac(synth_clip(spec, seed=1000 + i)) for i in range(WARM_CLIPS)]
         scorers = {t: Scorer.from_dir(d) for t, d in models.items()}
-        for t in MODEL_TYPES:  # warm-up
+        for t in TYPES:  # warm-up
             score_clip(scorers[t], flacs[0])
-        times: dict[str, list[float]] = {t: [] for t in MODEL_TYPES}
+        times: dict[str, list[float]] = {t: [] for t in TYPES}
         for clip in flacs:
-            for t in MODEL_TYPES:
+            for t in TYPES:
                 started = time.perf_counter()
                 score_clip(scorers[t], clip)
                 times[t].append(time.perf_counter() - started)
@@ -115,7 +118,7 @@ def main() -> dict[str, object]:
     )
     print("| model | warm median ms | warm p95 ms | cold wall s | cold peak RSS MB | model.onnx MB |")
     print("|---|---|---|---|---|---|")
-    for t in MODEL_TYPES:
+    for t in TYPES:
         print(
             f"| {t} | {warm[t]['median_ms']:.1f} | {warm[t]['p95_ms']:.1f} | {cold[t]['wall_s']:.2f} | "
             f"{cold[t]['peak_rss_mb']:.0f} | {sizes[t]:.1f} |"

@@ -1,7 +1,8 @@
 """Warm per-invocation time of the process_clip Lambda handler for a batch of 10 clips (moto).
 
-Setup (not timed): a moto server in this process with the full resource set, a small model
-trained on synthetic fan clips (production feature settings, 10 s clips) published as default.
+Setup (not timed): a moto server in this process with the full resource set, a model of the
+default detector (spectral-gauss) trained on 20 synthetic fan clips (production feature settings,
+10 s clips) published as default.
 Each round uploads 10 fresh 10-s FLAC clips, receives their real S3 -> SQS notifications and calls
 the handler with them as one Lambda SQS event. Round 0 is the cold invocation (settings, clients,
 model download, onnxruntime session); the median of the following rounds is the warm time.
@@ -36,7 +37,7 @@ BATCH = 10
 def _clip(seed: int) -> bytes:
     import soundfile as sf
 
-    from humwatch.synth import MachineSpec, synth_clip
+    from humwatch.research.synth import MachineSpec, synth_clip
 
     buf = io.BytesIO()
     samples = synth_clip(MachineSpec.from_seed("fan", 0), seed=seed, duration_s=10.0)
@@ -69,10 +70,10 @@ def main(rounds: int = 7) -> dict[str, Any]:
     from humwatch.dal.model_store import ModelStore
     from humwatch.dal.provisioning import provision_stack
     from humwatch.datasets import load_labelled_clips
+    from humwatch.detectors import DEFAULT_DETECTOR, train_bundle
+    from humwatch.research.synth import write_dataset
     from humwatch.scoring import Scorer, score_clip
     from humwatch.services import wiring
-    from humwatch.synth import write_dataset
-    from humwatch.training import train_model
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -83,7 +84,7 @@ def main(rounds: int = 7) -> dict[str, Any]:
         os.environ.update(stack.environment())
         with tempfile.TemporaryDirectory() as tmp:
             manifest = write_dataset(Path(tmp) / "clips", n_clips=20, duration_s=10.0, seed=3)
-            bundle = train_model(load_labelled_clips([manifest]), None, epochs=5, model_id="bench")
+            bundle = train_bundle(DEFAULT_DETECTOR, load_labelled_clips([manifest]), None, model_id="bench")
         history = HistoryTable(stack.table, client=aws.client("dynamodb", endpoint_url=endpoint))
         ModelStore(stack.bucket, client=aws.client("s3", endpoint_url=endpoint)).publish(
             bundle, "bench", history, make_default=True
@@ -111,7 +112,7 @@ def main(rounds: int = 7) -> dict[str, Any]:
             for data in clips:
                 score_clip(scorer, data)
             baseline_ms.append((time.perf_counter() - started) * 1000)
-        items = sum(1 for _ in history.query_clips("bench-01"))
+        items = sum(1 for _ in history.clips.query("bench-01"))
         assert items == BATCH * (rounds + 1), items
     finally:
         server.stop()
@@ -130,9 +131,9 @@ def main(rounds: int = 7) -> dict[str, Any]:
         "ratio_handler_to_baseline": round(warm / base, 2),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
-        "note": "moto server on localhost in the same process; AWS latency differs",
+        "note": f"{DEFAULT_DETECTOR} model; moto server on localhost in this process; AWS latency differs",
     }
-    print(f"process_clip, batch of {BATCH} x 10 s FLAC clips, moto on localhost")
+    print(f"process_clip, batch of {BATCH} x 10 s FLAC clips, {DEFAULT_DETECTOR} model, moto on localhost")
     print(f"  cold invocation            {handler_ms[0]:8.1f} ms")
     print(f"  warm invocation (median)   {warm:8.1f} ms   ({warm / BATCH:.1f} ms per clip)")
     print(f"  baseline decode+score only {base:8.1f} ms")

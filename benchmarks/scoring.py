@@ -121,7 +121,7 @@ def _cold(script: str, args: list[str]) -> dict[str, float]:
 def _make_clips(folder: Path) -> list[Path]:
     import soundfile as sf
 
-    from humwatch.synth import MachineSpec, synth_clip
+    from humwatch.research.synth import MachineSpec, synth_clip
 
     spec = MachineSpec.from_seed("fan", 0)
     paths = []
@@ -136,15 +136,17 @@ def _make_clips(folder: Path) -> list[Path]:
 
 def _train_bundle(folder: Path, clips: list[Path]) -> Path:
     from humwatch.datasets import load_labelled_clips
-    from humwatch.training import train_model
+    from humwatch.detectors import DetectorType, train_bundle
 
     model_dir = folder / "model"
-    train_model(load_labelled_clips(clips), model_dir, epochs=3, seed=0, model_id="bench")
+    train_bundle(
+        DetectorType.BLOG_AE, load_labelled_clips(clips), model_dir, epochs=3, seed=0, model_id="bench"
+    )
     return model_dir
 
 
 def _export_weights(model_dir: Path, out: Path) -> None:
-    from humwatch.model.onnx_export import autoencoder_from_onnx
+    from humwatch.detectors.blog_ae.graph import autoencoder_from_onnx
 
     ae = autoencoder_from_onnx((model_dir / "model.onnx").read_bytes())
     arrays = {"mean": ae.mean, "std": ae.std}

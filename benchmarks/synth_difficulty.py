@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from humwatch.detectors.blog_ae.autoencoder import train_autoencoder  # noqa: E402
 from humwatch.features import FeatureParams, clip_vectors  # noqa: E402
-from humwatch.model.autoencoder import train_autoencoder  # noqa: E402
-from humwatch.synth import FAULTS, MachineSpec, synth_clip  # noqa: E402
+from humwatch.research.synth import FAULTS, MachineSpec, synth_clip  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -1,8 +1,8 @@
-"""How fast is humwatch.synth? Per 10 s clip (16 kHz), median and p95, per machine and fault.
+"""How fast is humwatch.research.synth? Per 10 s clip (16 kHz), median and p95, per machine and fault.
 
 Baselines in the same run: real time (10 s of audio), and the naive way of rendering the shaft-
 locked tones (one `np.sin` per harmonic, over the same number of components) that the wavetable
-in `humwatch.synth._harmonic_series` replaces. CPU time (time.process_time) is reported beside
+in `humwatch.research.synth._harmonic_series` replaces. CPU time (time.process_time) is reported beside
 wall time because the machine is shared.
 
     .venv/bin/python benchmarks/synth_speed.py [--repeats 15]
@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from humwatch.synth import FAULTS, MachineSpec, _harmonic_series, synth_clip  # noqa: E402
+from humwatch.research.synth import FAULTS, MachineSpec, _harmonic_series, synth_clip  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -1,6 +1,6 @@
 """Training time on 300 synthetic 10 s clips (target: <= 60 s on the 2-core dev machine).
 
-Times `humwatch.training.train_model` end to end: decode + features for 300 clips, 30 epochs of
+Times `humwatch.detectors.train_bundle` (blog-ae) end to end: decode + features for 300 clips, 30 epochs of
 the blog autoencoder on ~74k vectors (80% of 92.7k; the rest calibrates), ONNX export, and the
 hold-out scoring and gamma fit. Writing the synthetic clips is not timed.
 Writes benchmarks/results/training.json.
@@ -24,8 +24,8 @@ TARGET_S = 60.0
 
 def main() -> dict[str, object]:
     from humwatch.datasets import load_labelled_clips
-    from humwatch.synth import write_dataset
-    from humwatch.training import train_model
+    from humwatch.detectors import DetectorType, train_bundle
+    from humwatch.research.synth import write_dataset
 
     with tempfile.TemporaryDirectory(prefix="humwatch-bench-train-") as tmp:
         started = time.perf_counter()
@@ -33,7 +33,9 @@ def main() -> dict[str, object]:
         synth_s = time.perf_counter() - started
         clips = load_labelled_clips([manifest])
         started = time.perf_counter()
-        bundle = train_model(clips, Path(tmp) / "model", epochs=EPOCHS, seed=0, model_id="bench-train")
+        bundle = train_bundle(
+            DetectorType.BLOG_AE, clips, Path(tmp) / "model", epochs=EPOCHS, seed=0, model_id="bench-train"
+        )
         total_s = time.perf_counter() - started
     training = bundle.manifest.training
     fit_s = float(getattr(training, "fit_seconds", 0.0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -229,6 +230,21 @@ class ResourceNames(BaseModel):
     alert_topic: str = "humwatch-alerts"
     ops_topic: str = "humwatch-ops"
     iot_policy: str = "humwatch-device-policy"
+
+
+class StackOutput(StrEnum):
+    """CloudFormation output keys of the deployed stack: the CDK app declares exactly these and the
+    operator commands (`humwatch.ops.settings`) read exactly these, so neither side guesses."""
+
+    BUCKET = "ClipsBucketName"
+    TABLE = "HistoryTableName"
+    ALERT_TOPIC_ARN = "AlertTopicArn"
+    OPS_TOPIC_ARN = "OpsTopicArn"
+    DEVICE_POLICY = "DevicePolicyName"
+    # Hints for people, not values: the ATS endpoint is only known to the deployed account.
+    IOT_ENDPOINT_COMMAND = "IotEndpointCommand"
+    PROVISION_DEVICE_COMMAND = "ProvisionDeviceCommand"
+    DASHBOARD = "DashboardName"
 
 
 # Environment variables read by humwatch.config (Lambda and local stack alike).

@@ -1,6 +1,7 @@
 """`make demo`: the whole humwatch pipeline on this machine, no AWS account, the same code as in AWS.
 
-1. train a small model on synthetic normal fan sound (cached under demo-output/cache);
+1. train a model of the default detector (spectral-gauss) on synthetic normal fan sound (cached
+   under demo-output/cache);
 2. start the local stack (moto + mosquitto with mTLS) and publish the model as the default;
 3. provision three devices with the operator's provisioning code and run the real edge uploader
    for each, at a 2 s interval: fan-01 stays normal, fan-02 develops a bearing fault midway,
@@ -104,7 +105,7 @@ class LiveView:
     def poll(self) -> None:
         fresh: list[ClipRecord] = []
         for thing in self.things:
-            for record in self.history.query_clips(thing, since=self.since, newest_first=False):
+            for record in self.history.clips.query(thing, since=self.since, newest_first=False):
                 key = f"{record.captured_at.isoformat()}#{record.clip_id}"
                 if key not in self.seen[thing]:
                     with self._lock:
@@ -162,6 +163,7 @@ def _wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: flo
 
 
 def _prepare_model(workdir: Path) -> Path:
+    from humwatch.detectors import DEFAULT_DETECTOR
     from humwatch.local.scenario import DemoRecipe, ensure_demo_model
 
     recipe = DemoRecipe()
@@ -177,9 +179,13 @@ def _prepare_model(workdir: Path) -> Path:
     from humwatch.model.bundle import ModelBundle
 
     manifest = ModelBundle.load(model_dir).manifest
+    # Named from the bundle itself, not the recipe: this is the model every clip is scored with.
+    default = ", the default detector" if manifest.model_type == DEFAULT_DETECTOR else ""
     _say(
-        f"  model {manifest.model_id} version {manifest.version}: threshold {manifest.threshold.value:.3g} "
-        f"(gamma fit, target false-positive rate {manifest.threshold.target_fpr:g} per clip)"
+        f"  model {manifest.model_id} ({manifest.model_type}{default}) trained on "
+        f"{manifest.training.n_clips} clips, version {manifest.version}\n"
+        f"  threshold {manifest.threshold.value:.3g} (gamma fit, target false-positive rate "
+        f"{manifest.threshold.target_fpr:g} per clip)"
     )
     return model_dir
 

@@ -36,6 +36,12 @@ class ConfigError(HumwatchError):
     code = "config"
 
 
+class DetectorOptionsError(ConfigError):
+    """A detector type that does not exist, or a training option the chosen type does not take."""
+
+    code = "detector_options"
+
+
 class AudioRejected(HumwatchError):
     """A clip cannot be scored. `code` is a stable reason code (see AudioRejectReason)."""
 

@@ -1,7 +1,7 @@
 """Log-mel features in numpy alone, equal to librosa's to ~1e-5 dB (float64 inside).
 
 The Lambda runtime carries numpy and onnxruntime but not librosa (too large for a layer), so the
-front end is written out here and mirrored, op for op, in the ONNX graph (`humwatch.model.onnx_export`):
+front end is written out here and mirrored, op for op, in the ONNX graph (`humwatch.detectors.blog_ae.graph`):
 centred zero padding (librosa >= 0.10 `pad_mode="constant"`), periodic Hann window, real FFT,
 power spectrum, Slaney-style mel filterbank (librosa's default, not HTK), then a log.
 
@@ -115,10 +115,6 @@ def hann_window(n_fft: int) -> np.ndarray:
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
     window.setflags(write=False)
     return window
-
-
-def frame_count(n_samples: int, params: FeatureParams) -> int:
-    return 1 + n_samples // params.hop_length
 
 
 def power_spectrogram(samples: np.ndarray, params: FeatureParams) -> np.ndarray:

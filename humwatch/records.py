@@ -1,7 +1,8 @@
 """Typed records stored in the history table (see docs/architecture.md, "History table").
 
 They live outside `humwatch.dal` so logic and CLI code can use them without importing boto3;
-`humwatch.dal.history.HistoryTable` converts them to and from DynamoDB items.
+the history table classes in `humwatch.dal` (composed by `dal/history.py`) convert them to and
+from DynamoDB items.
 """
 
 from __future__ import annotations

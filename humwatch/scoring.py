@@ -1,9 +1,8 @@
-"""Score clips with a model bundle: one onnxruntime session, one thread, no spinning.
+"""Score clips with a model bundle of any detector type: every bundle is one ONNX graph, run
+by the one session factory (`humwatch.model.session`: one thread, no spinning).
 
 This module runs inside Lambda, so it imports only numpy, onnxruntime, pydantic (through the
 bundle) and humwatch.audio (soundfile): no scipy, onnx, librosa or matplotlib.
-Why one thread without spinning: onnxruntime's default spinning pool costs ~5 ms per call on a
-model this small, and a Lambda has one vCPU's worth of time to share anyway (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from humwatch.alerts.policy import normal_gap
 from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
 from humwatch.errors import AudioRejected, AudioRejectReason, ModelBundleError
 from humwatch.model.bundle import ModelBundle
+from humwatch.model.session import create_session
 
 DEFAULT_LIMITS = AudioLimits()
 
@@ -32,17 +31,6 @@ class ClipScore:
     band_means: list[float]  # per-mel-band mean log-mel of the clip (drift)
     model_id: str
     model_version: str
-
-
-def session_options() -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    options.log_severity_level = 3  # warnings about unused initialisers are noise in Lambda logs
-    return options
 
 
 MIN_SCORE_SAMPLES = 5
@@ -62,12 +50,7 @@ class Scorer:
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
         manifest = bundle.manifest
-        try:
-            self._session = ort.InferenceSession(
-                bundle.onnx_bytes, session_options(), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
-            raise ModelBundleError(f"model.onnx cannot be loaded by onnxruntime: {exc}") from None
+        self._session = create_session(bundle.onnx_bytes)
         inputs = [i.name for i in self._session.get_inputs()]
         outputs = [o.name for o in self._session.get_outputs()]
         if inputs != manifest.onnx_inputs:

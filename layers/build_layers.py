@@ -2,7 +2,7 @@
 
 - ``layers/build/deps/python``: the runtime dependencies (``project.dependencies`` in pyproject.toml,
   pinned to the versions installed in this environment so Lambda runs what the tests ran) plus the
-  X-Ray SDK for the Powertools Tracer. Wheels only, for the Lambda platform (DESIGN.md: onnxruntime
+  X-Ray SDK for the Powertools Tracer. Wheels only, for the Lambda platform (docs/deploy.md: onnxruntime
   ships only manylinux_2_27/2_28 wheels, and without the 2_28 platform soundfile falls back to a
   wheel with no libsndfile).
 - ``layers/build/humwatch/python/humwatch``: only the ``humwatch`` modules the handlers reach

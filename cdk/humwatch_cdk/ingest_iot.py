@@ -29,8 +29,9 @@ THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
 IOT_SQL_VERSION = "2016-03-23"
 
 UPLOAD_REQUEST_SQL = UPLOAD_REQUEST_RULE_SQL
-# The same item HistoryTable.put_telemetry writes locally: the heartbeat as sent, plus its keys, the
-# thing (from the topic, never the payload) and received_at formatted like contracts.format_timestamp.
+# The same item humwatch.dal.devices.DeviceTelemetry.put writes locally: the heartbeat as sent, plus
+# its keys, the thing (from the topic, never the payload) and received_at formatted like
+# contracts.format_timestamp.
 TELEMETRY_SQL = (
     f"SELECT *, concat('{device_pk('')}', topic(2)) AS {PK}, '{TELEMETRY_SK}' AS {SK}, topic(2) AS thing, "
     "parse_time(\"yyyy-MM-dd'T'HH:mm:ss'Z'\", timestamp(), 'UTC') AS received_at "

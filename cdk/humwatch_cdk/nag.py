@@ -8,16 +8,13 @@ fails synth.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 from humwatch.contracts import CLIPS_PREFIX, DRIFT_REPORTS_PREFIX, MODELS_PREFIX
-
-if TYPE_CHECKING:
-    from humwatch_cdk.stack import HumwatchStack
+from humwatch_cdk.function import HumwatchFunction
 
 PACK = "AwsSolutions"
 # CDK's singleton that applies S3 bucket notifications (a CloudFormation custom resource).
@@ -53,10 +50,18 @@ def _objects(stack: cdk.Stack, bucket: s3.Bucket, prefix: str) -> str:
     return f"Resource::<{logical_id}.Arn>/{prefix}*"
 
 
-def acknowledge_findings(stack: HumwatchStack) -> None:
+def acknowledge_findings(
+    stack: cdk.Stack,
+    *,
+    bucket: s3.Bucket,
+    presign: HumwatchFunction,
+    process_clip: HumwatchFunction,
+    drift_check: HumwatchFunction,
+) -> None:
+    """Acknowledge the findings the stack's design accepts. It takes the constructs it names, not
+    the stack class, so this module and `stack.py` do not import each other."""
     ACKNOWLEDGEMENTS.clear()
-    bucket = stack.storage.bucket
-    for fn in stack.functions:
+    for fn in (presign, process_clip, drift_check):
         _ack(fn.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
         _ack(fn.function, "AwsSolutions-L1", RUNTIME_REASON)
 
@@ -64,37 +69,37 @@ def acknowledge_findings(stack: HumwatchStack) -> None:
     models = _objects(stack, bucket, MODELS_PREFIX)
     reports = _objects(stack, bucket, DRIFT_REPORTS_PREFIX)
     _ack(
-        stack.presign.role,
+        presign.role,
         f"AwsSolutions-IAM5[{clips}]",
         "The presigned PUT is signed with this role, for a key that only exists once the device asks "
         "(clips/{thing}/{date}/...): s3:PutObject is scoped to the clips/ prefix, nothing else.",
     )
     _ack(
-        stack.presign.role,
+        presign.role,
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:"
         "topic/humwatch/*/upload/response]",
         "presign_upload answers whichever device asked, on that device's own upload/response topic: "
         "iot:Publish is limited to the humwatch/+/upload/response topics, never requests or telemetry.",
     )
     _ack(
-        stack.process_clip.role,
+        process_clip.role,
         f"AwsSolutions-IAM5[{clips}]",
         "process_clip reads any clip the queue names: s3:GetObject only, only under clips/.",
     )
     _ack(
-        stack.process_clip.role,
+        process_clip.role,
         f"AwsSolutions-IAM5[{models}]",
         "Models are published without a redeploy (models/{id}/{version}/): s3:GetObject only, only "
         "under models/.",
     )
     _ack(
-        stack.drift_check.role,
+        drift_check.role,
         f"AwsSolutions-IAM5[{models}]",
         "drift_check reads the training statistics of whichever model a device uses: s3:GetObject "
         "only, only under models/.",
     )
     _ack(
-        stack.drift_check.role,
+        drift_check.role,
         f"AwsSolutions-IAM5[{reports}]",
         "One drift report per day and device (reports/drift/{day}/{thing}.json), and earlier ones are "
         "read back for the alert cooldown: s3:GetObject/PutObject only, only under reports/drift/.",

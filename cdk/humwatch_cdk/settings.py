@@ -57,8 +57,10 @@ class DeploySettings(BaseModel):
     process_clip_max_concurrency: int = Field(
         default=PIPELINE.process_clip_max_concurrency, ge=2, le=1000, alias="processClipMaxConcurrency"
     )
-    process_clip_memory_mb: int = Field(default=1024, ge=128, le=10240, alias="processClipMemoryMb")
-    drift_check_memory_mb: int = Field(default=1024, ge=128, le=10240, alias="driftCheckMemoryMb")
+    # Defaults chosen from measurements (benchmarks/lambda_functions.py; why: docs/deploy.md).
+    presign_memory_mb: int = Field(default=512, ge=128, le=10240, alias="presignMemoryMb")
+    process_clip_memory_mb: int = Field(default=512, ge=128, le=10240, alias="processClipMemoryMb")
+    drift_check_memory_mb: int = Field(default=1769, ge=128, le=10240, alias="driftCheckMemoryMb")
     log_retention_days: int = Field(default=30, ge=1, alias="logRetentionDays")
     iot_data_endpoint: str = Field(default="", alias="iotDataEndpoint")
 

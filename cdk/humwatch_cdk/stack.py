@@ -18,6 +18,7 @@ from humwatch.contracts import (
     MODELS_PREFIX,
     PIPELINE,
     ResourceNames,
+    StackOutput,
     upload_response_topic,
 )
 from humwatch_cdk.alerts import AlertTopics
@@ -32,14 +33,10 @@ from humwatch_cdk.processing import ClipProcessing
 from humwatch_cdk.settings import DeploySettings
 from humwatch_cdk.storage import ClipStorage
 
-# Memory from measurements (layers/build_layers.py --smoke, python3.12 with the built layers):
-# importing a handler cold costs ~100 MB RSS (numpy + onnxruntime + powertools; presign imports the
-# scoring stack too, through humwatch.services.wiring) and scoring a 10 s clip adds a few MB
-# (DESIGN.md: ~41 MB of features, 0.3 ms per ONNX call). Lambda's CPU share grows with memory, so
-# 1024 MB for process_clip buys FFT time for a 10-clip batch, not memory; presign gets 512 MB so
-# its cold import (~2 s measured on a busy 2-core box) stays short for a waiting device.
-PRESIGN_MEMORY_MB = 512
-# What humwatch.dal.history calls (get_item, query, conditional put_item/update_item), nothing more.
+# Each function's memory is a cdk.json knob whose default comes from measurements
+# (benchmarks/lambda_functions.py: peak RSS, CPU and AWS calls per invocation); the reasons are in
+# docs/deploy.md ("Memory sizes").
+# What humwatch.dal.table_client calls (get_item, query, conditional put_item/update_item), nothing more.
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
 
@@ -88,7 +85,7 @@ class HumwatchStack(cdk.Stack):
                 ENV_IOT_DATA_ENDPOINT: iot_data_endpoint,
                 **settings.presign_environment(),
             },
-            memory_mb=PRESIGN_MEMORY_MB,
+            memory_mb=settings.presign_memory_mb,
             timeout_s=PIPELINE.presign_timeout_s,
         )
         self.process_clip = self._function(
@@ -145,7 +142,13 @@ class HumwatchStack(cdk.Stack):
         )
 
         self._grant()
-        acknowledge_findings(self)
+        acknowledge_findings(
+            self,
+            bucket=bucket,
+            presign=self.presign,
+            process_clip=self.process_clip,
+            drift_check=self.drift_check,
+        )
         self._outputs()
 
     def _function(
@@ -200,22 +203,25 @@ class HumwatchStack(cdk.Stack):
         allow(self.drift_check, ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn])
 
     def _outputs(self) -> None:
-        # Output keys are what `humwatch` (humwatch.ops.settings) discovers names by: keep them.
+        # The keys are a contract: `humwatch` (humwatch.ops.settings) reads names by exactly these.
         policy = self.ingest.policy.policy_name or ResourceNames().iot_policy
         outputs = {
-            "ClipsBucketName": (self.storage.bucket.bucket_name, "clips, model bundles and drift reports"),
-            "HistoryTableName": (self.history.table.table_name, "history table"),
-            "AlertTopicArn": (self.alerts.alert_topic.topic_arn, "machine alerts (email; SMS for critical)"),
-            "OpsTopicArn": (self.alerts.ops_topic.topic_arn, "alarms for operators"),
-            "DevicePolicyName": (policy, "IoT policy attached to every device certificate"),
+            StackOutput.BUCKET: (self.storage.bucket.bucket_name, "clips, model bundles and drift reports"),
+            StackOutput.TABLE: (self.history.table.table_name, "history table"),
+            StackOutput.ALERT_TOPIC_ARN: (
+                self.alerts.alert_topic.topic_arn,
+                "machine alerts (email; SMS for critical)",
+            ),
+            StackOutput.OPS_TOPIC_ARN: (self.alerts.ops_topic.topic_arn, "alarms for operators"),
+            StackOutput.DEVICE_POLICY: (policy, "IoT policy attached to every device certificate"),
             # A hint, not the value: the account's ATS endpoint is only known to a deployed account,
             # and `humwatch provision-device` asks IoT Core for it itself.
-            "IotEndpointCommand": (
+            StackOutput.IOT_ENDPOINT_COMMAND: (
                 "aws iot describe-endpoint --endpoint-type iot:Data-ATS "
                 "--query endpointAddress --output text",
                 "prints the MQTT endpoint devices connect to",
             ),
-            "ProvisionDeviceCommand": (
+            StackOutput.PROVISION_DEVICE_COMMAND: (
                 cdk.Fn.join(
                     "",
                     [
@@ -226,7 +232,7 @@ class HumwatchStack(cdk.Stack):
                 ),
                 "creates the thing, its certificate and its edge-uploader config",
             ),
-            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            StackOutput.DASHBOARD: (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
         for output_id, (value, description) in outputs.items():
-            cdk.CfnOutput(self, output_id, value=value, description=description)
+            cdk.CfnOutput(self, output_id.value, value=value, description=description)

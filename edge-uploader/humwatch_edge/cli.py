@@ -69,11 +69,17 @@ def _status(config_path: str | None, as_json: bool) -> int:
             "disk_free_bytes": stats.disk_free_bytes,
             "counters": asdict(stats.counters),
             "entries": [asdict(m) for m in stats.entries],
+            "unreadable": stats.unreadable,
         }
         print(json.dumps(document, indent=2))
         return 0
     c = stats.counters
     print(f"spool {config.spool_dir}: {stats.clips} clips waiting, {stats.bytes / 1e6:.2f} MB")
+    if stats.unreadable:
+        print(
+            f"{len(stats.unreadable)} of them with unreadable metadata (set aside to rejected/ on the "
+            f"next start): {', '.join(stats.unreadable)}"
+        )
     print(f"disk free: {stats.disk_free_bytes / 1e6:.0f} MB")
     print(
         f"uploaded {c.uploaded_clips}, dropped {c.dropped_clips} "

@@ -121,6 +121,8 @@ class SpoolStats:
     counters: SpoolCounters
     disk_free_bytes: int
     entries: list[ClipMeta] = field(default_factory=list)
+    # Committed clips whose metadata cannot be read now (counted in `clips`; `status` names them).
+    unreadable: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -507,18 +509,30 @@ def read_only_stats(directory: str | os.PathLike[str]) -> SpoolStats:
     spool = Spool(root, max_bytes=1, max_clips=1)
     spool.counters = spool._load_counters()
     metas: list[ClipMeta] = []
+    unreadable: list[str] = []
+    unreadable_bytes = 0
     clips_dir = root / "clips"
     if clips_dir.is_dir():
         for meta_path in sorted(clips_dir.glob("*" + _META)):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            try:
                 metas.append(ClipMeta.from_json(meta_path.read_bytes()))
+            except FileNotFoundError:
+                continue  # uploaded or dropped by the running agent between listing and reading
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # Still a committed clip (the running agent read it at start and will deliver it;
+                # a restart sets it aside): count it and name it instead of hiding it.
+                unreadable.append(f"{meta_path.name} ({exc})")
+                audio_path = meta_path.with_suffix(_AUDIO)
+                with contextlib.suppress(OSError):
+                    unreadable_bytes += audio_path.stat().st_size
     metas.sort(key=lambda m: m.seq)
     return SpoolStats(
-        clips=len(metas),
-        bytes=sum(m.size for m in metas),
+        clips=len(metas) + len(unreadable),
+        bytes=sum(m.size for m in metas) + unreadable_bytes,
         oldest=metas[0] if metas else None,
         newest=metas[-1] if metas else None,
         counters=spool.counters,
         disk_free_bytes=disk_free(root) if root.exists() else -1,
         entries=metas,
+        unreadable=unreadable,
     )

@@ -1,6 +1,6 @@
 """A small real cloud for the uploader's tests: mosquitto with mTLS, moto S3, the real presign logic.
 
-- `Cloud.broker`: mosquitto (humwatch.local.mqtt_broker) with certificates from humwatch.local.pki
+- `Cloud.broker`: mosquitto (humwatch.local.mqtt_broker) with certificates from humwatch.pki
   and an ACL that confines each device to `humwatch/{its CN}/#`, like the IoT policy.
 - `Cloud.s3`: a moto server with the clips bucket.
 - `PresignResponder`: an MQTT client that answers upload requests with the real
@@ -41,7 +41,7 @@ from humwatch.dal import aws
 from humwatch.dal.clip_store import ClipStore
 from humwatch.envvars import temporary_environ
 from humwatch.local.mqtt_broker import MosquittoBroker
-from humwatch.local.pki import CA, issue_cert, issue_server_cert, make_ca
+from humwatch.pki import CA, issue_cert, issue_server_cert, make_ca
 from humwatch.services.presign import PresignDeps, handle_upload_request
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from edge_harness import Cloud, edge_document, write_toml
 
-from humwatch.local.pki import issue_cert, make_ca
+from humwatch.pki import issue_cert, make_ca
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

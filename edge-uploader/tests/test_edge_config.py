@@ -103,8 +103,14 @@ def test_given_several_problems_when_built_then_all_are_listed_at_once() -> None
 
 
 def test_given_status_only_when_delivery_settings_missing_then_accepted() -> None:
+    # Given a config without any [mqtt] section, read for `status` (which never connects)
     config = build_config({"device": {"thing_name": "fan-03"}}, env={}, require_delivery=False)
-    assert config.mqtt_endpoint is None or config.mqtt_endpoint == ""
+    # Then it loads, with the delivery settings absent (None, as an unset setting with no default
+    # is everywhere) and the spool where `run` keeps it
+    assert config.thing_name == "fan-03"
+    assert config.mqtt_endpoint is None
+    assert config.mqtt_cert_file is None and config.mqtt_key_file is None
+    assert config.spool_dir == Path("/var/lib/humwatch-edge/spool")
 
 
 def test_given_missing_or_broken_file_when_loaded_then_clear_error(tmp_path: Path) -> None:

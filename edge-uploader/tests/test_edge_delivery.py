@@ -19,7 +19,7 @@ import soundfile as sf
 from edge_harness import THING, Cloud, DeviceFiles, edge_document, wait_until
 
 from humwatch import contracts as c
-from humwatch.local.pki import make_ca
+from humwatch.pki import make_ca
 from humwatch_edge.agent import EdgeAgent
 from humwatch_edge.config import build_config
 from humwatch_edge.spool import read_only_stats

@@ -210,6 +210,25 @@ def test_given_running_spool_when_read_only_stats_then_nothing_repaired(tmp_path
     assert any(p.name.endswith(".tmp") for p in spool.clips_dir.iterdir())
 
 
+def test_given_a_clip_whose_metadata_became_unreadable_when_status_reads_then_it_is_counted_and_named(
+    tmp_path: Path,
+) -> None:
+    # Given a running spool with three committed clips, and the metadata of one of them damaged on
+    # disk after the agent indexed it (the agent still holds and will deliver it)
+    spool = _open(tmp_path)
+    for seed in (1, 2, 3):
+        _add(spool, seed)
+    damaged = sorted(spool.clips_dir.glob("*.json"))[1]
+    damaged.write_bytes(b"\x00" * 20)
+    # When `status` reads the spool without opening it
+    stats = read_only_stats(tmp_path)
+    # Then all three clips and their bytes are counted, and the damaged one is named
+    assert stats.clips == spool.stats().clips == 3
+    assert stats.bytes == spool.stats().bytes
+    assert len(stats.entries) == 2
+    assert len(stats.unreadable) == 1 and stats.unreadable[0].startswith(damaged.name)
+
+
 def test_given_unwritable_directory_when_opened_then_clear_spool_error(tmp_path: Path) -> None:
     from humwatch_edge.errors import SpoolError
 

@@ -1,4 +1,5 @@
-"""presign_upload Lambda: IoT rule `SELECT *, topic(2) AS thing FROM 'humwatch/+/upload/request'`.
+"""presign_upload Lambda: the IoT rule on `humwatch/+/upload/request` (contracts.UPLOAD_REQUEST_RULE_SQL:
+the contract's fields by name plus `topic(2) AS thing`, so the thing name is only the topic's).
 
 Answers the device on `humwatch/{thing}/upload/response` with a presigned PUT URL or an error.
 """

@@ -2,7 +2,8 @@
 
 - `humwatch.cli.data`: synth (synthetic machine sound)
 - `humwatch.cli.model`: train, evaluate, score (the model workflow)
-Add a module here, never a second entry point.
+Add a module here, never a second entry point. Command modules add to the group with
+`from humwatch.cli.group import cli` (not from this package, which imports them: no cycle).
 """
 
 from __future__ import annotations
@@ -11,25 +12,16 @@ import sys
 
 import click
 
-from humwatch import __version__
+from humwatch.cli.group import cli
 from humwatch.errors import HumwatchError
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="humwatch")
-def cli() -> None:
-    """humwatch: listen to industrial machines and say when one starts to sound wrong.
-
-    Train a model on recordings of a machine running normally, score new clips with it,
-    and (with a deployed or local stack) query history, manage devices and read reports.
-    Run `humwatch COMMAND --help` for the details of each command.
-    """
+__all__ = ["cli", "main"]
 
 
 def _register() -> None:
     # Imported here so `humwatch --help` lists every command; each module only imports its
     # heavy dependencies (onnx, matplotlib, boto3) inside the command bodies.
-    from humwatch.cli import data, local, model, ops, research  # noqa: F401
+    from humwatch.cli import cost, data, local, model, ops, research  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from humwatch.cli import cli
-from humwatch.synth import FAULTS, MACHINE_TYPES
+from humwatch.cli.group import cli
+from humwatch.research.synth import FAULTS, MACHINE_TYPES
 
 
 @cli.command("synth")
@@ -98,9 +98,8 @@ def synth_command(
       humwatch synth --out data/test --clips 50 --seed 1 --fault all --anomalies 20
       humwatch synth --out data/pump --clips 10 --machine pump --snr 6 --format flac
     """
-    from tqdm import tqdm
-
-    from humwatch.synth import write_dataset
+    from humwatch.progress import progress_bar
+    from humwatch.research.synth import write_dataset
 
     if n_anomalies is not None and fault is None:
         raise click.UsageError("--anomalies needs --fault (a fault name or 'all')")
@@ -115,7 +114,7 @@ def synth_command(
         raise click.UsageError("nothing to write: --clips (or --anomalies) must be at least 1")
 
     manifest = out_dir / "manifest.csv"
-    with tqdm(total=total, unit="clip", desc="synth", disable=None) as bar:
+    with progress_bar(desc="synth", total=total, unit="clip") as bar:
         for this_fault, count in plan:
             manifest = write_dataset(
                 out_dir,

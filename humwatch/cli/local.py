@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from humwatch.cli import cli
+from humwatch.cli.group import cli
 
 if TYPE_CHECKING:
     from humwatch.local.alert_inbox import ReceivedAlert
@@ -110,8 +110,9 @@ def local_up(
     Example:
       humwatch local up --dir .humwatch --drift-every 60 --set HUMWATCH_ALERT_COOLDOWN_MIN=5
     """
-    from humwatch.local.settings import STATE_FILE, LocalStackOptions
+    from humwatch.local.settings import LocalStackOptions
     from humwatch.local.stack import LocalStack
+    from humwatch.local_stack_file import STATE_FILE
 
     options = LocalStackOptions.build(
         workdir=workdir,
@@ -169,7 +170,7 @@ def local_status(workdir: Path) -> None:
       humwatch local status --dir .humwatch
     """
     from humwatch.dal.sqs_queue import SqsQueue
-    from humwatch.local.settings import LocalStackInfo
+    from humwatch.local_stack_file import LocalStackInfo
 
     info = LocalStackInfo.read(workdir)
     # moto accepts any credentials; a shell without AWS credentials must still reach it.

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from humwatch.cli import cli
-from humwatch.model.calibration import DEFAULT_TARGET_FPR, RECOMMENDED_TRAIN_CLIPS
+from humwatch.cli.group import cli
+from humwatch.detectors.registry import DEFAULT_DETECTOR, DetectorType
+from humwatch.model.calibration import DEFAULT_TARGET_FPR, MAX_TARGET_FPR, RECOMMENDED_TRAIN_CLIPS
 
 _DATA_HELP = (
     "DATA is a folder (labels from `normal`/`anomaly`/`abnormal` in file or folder names, "
@@ -38,7 +39,8 @@ def _channel(value: str) -> int | str:
     epilog="""\b
 Examples:
   humwatch train data/fan/train --out models/fan
-  humwatch train data/manifest.csv --out models/fan --epochs 30 --seed 1 --target-fpr 0.02
+  humwatch train data/manifest.csv --out models/fan --seed 1 --target-fpr 0.02
+  humwatch train data/fan/train --out models/fan-ae --model-type blog-ae --epochs 30 --holdout 0.2
 """,
 )
 @click.argument("data", nargs=-1, required=True)
@@ -46,14 +48,19 @@ Examples:
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Model directory to write."
 )
 @click.option(
-    "--epochs", default=30, show_default=True, type=click.IntRange(1, 10_000), help="Training epochs."
+    "--model-type",
+    type=click.Choice([t.value for t in DetectorType]),
+    default=DEFAULT_DETECTOR.value,
+    show_default=True,
+    help="spectral-gauss: Gaussian ensemble on clip statistics, calibrated out-of-fold on every clip; "
+    "blog-ae: the AWS blog autoencoder. See docs/detectors.md.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed: same data + seed = same model.")
 @click.option(
     "--target-fpr",
     default=DEFAULT_TARGET_FPR,
     show_default=True,
-    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    type=click.FloatRange(0.0, MAX_TARGET_FPR, min_open=True, max_open=True),
     help="Share of normal clips allowed over the threshold (per clip).",
 )
 @click.option(
@@ -63,45 +70,37 @@ Examples:
     help="Name stored in model.json (letters, digits, -, _).",
 )
 @click.option(
-    "--holdout",
-    default=0.2,
-    show_default=True,
-    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-    help="Share of normal clips held out to calibrate the threshold.",
-)
-@click.option(
     "--channel", default="0", show_default=True, help="Microphone of multichannel clips, or 'mean'."
 )
+@click.option("--epochs", type=click.IntRange(1, 1000), help="blog-ae only: training epochs (default 30).")
 @click.option(
-    "--model-type",
-    type=click.Choice(["spectral-gauss", "blog-ae"]),
-    default="spectral-gauss",
-    show_default=True,
-    help="spectral-gauss: Gaussian ensemble on clip statistics, calibrated out-of-fold on every clip "
-    "(no epochs/holdout); blog-ae: the AWS blog autoencoder. See docs/detectors.md.",
+    "--holdout",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="blog-ae only: share of normal clips held out to calibrate the threshold (default 0.2).",
 )
 def train_command(
     data: tuple[str, ...],
     out_dir: str,
-    epochs: int,
+    model_type: str,
     seed: int,
     target_fpr: float,
     model_id: str,
-    holdout: float,
     channel: str,
-    model_type: str,
+    epochs: int | None,
+    holdout: float | None,
 ) -> None:
     """Train an anomaly model on recordings of a machine running normally.
 
     Only normal clips are used (anomaly clips are skipped; unlabelled clips count as normal).
-    The threshold is set, without labels, for the target per-clip false-positive rate. With
-    --model-type blog-ae a seeded share (--holdout) of the clips calibrates the threshold and the
-    rest trains the autoencoder for --epochs. Writes MODEL_DIR/model.onnx and MODEL_DIR/model.json.
-
+    The threshold is set, without labels, for the target per-clip false-positive rate: from
+    out-of-fold scores of every clip (spectral-gauss), or from a seeded hold-out (--holdout) of
+    the clips while the rest trains the autoencoder for --epochs (blog-ae). An option the chosen
+    type does not use is an error. Writes MODEL_DIR/model.onnx and MODEL_DIR/model.json.
     """
     from humwatch.datasets import count_labels, load_labelled_clips
-    from humwatch.detectors import train_bundle
+    from humwatch.detectors import get_detector, train_bundle
 
+    type_only = {"epochs": epochs, "holdout_fraction": holdout}
     clips = load_labelled_clips(data)
     counts = count_labels(clips)
     click.echo(
@@ -113,27 +112,20 @@ def train_command(
         model_type,
         clips,
         out_dir,
-        epochs=epochs,
         seed=seed,
         target_fpr=target_fpr,
         model_id=model_id,
-        holdout_fraction=holdout,
-        channel=_channel(channel),  # type: ignore[arg-type]
+        channel=_channel(channel),
         progress=True,
+        **{name: value for name, value in type_only.items() if value is not None},
     )
     m = bundle.manifest
     t = m.threshold
     training = m.training
     rejected = getattr(training, "rejected", []) or []
-    detail = f"{t.n_validation} calibration"
-    if m.model_type == "blog-ae":
-        detail = (
-            f"{getattr(training, 'n_train_clips', '?')} train, {detail}, "
-            f"{training.n_vectors} vectors, {training.epochs} epochs"
-        )
     click.echo(
-        f"trained {m.model_type} {m.model_id} {m.version}: {training.n_clips} clips ({detail}), "
-        f"{training.train_seconds:.1f} s"
+        f"trained {m.model_type} {m.model_id} {m.version}: {training.n_clips} clips "
+        f"({get_detector(m.model_type).describe(m)}), {training.train_seconds:.1f} s"
     )
     click.echo(
         f"threshold {t.value:.4f} ({t.method}, target FPR {t.target_fpr:g}, "
@@ -180,7 +172,7 @@ def evaluate_command(model_dir: str, data: tuple[str, ...], out_dir: str) -> Non
 
     """
     from humwatch.datasets import load_labelled_clips
-    from humwatch.evaluation import evaluate_model
+    from humwatch.research.evaluation import evaluate_model
     from humwatch.scoring import Scorer
 
     scorer = Scorer.from_dir(model_dir)

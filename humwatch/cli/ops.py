@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from humwatch.cli import cli
+from humwatch.cli.group import cli
 from humwatch.ops.formatting import OutputFormat, render
 from humwatch.ops.timeparse import parse_when
 
@@ -248,7 +248,7 @@ def label_cmd(*, stack: StackContext, device: str, clip_id: str, label: str, not
 
     table = stack.history()
     require_device(table, device)
-    record = table.set_label(device, clip_id, label, note)
+    record = table.clips.set_label(device, clip_id, label, note)
     verdict = ""
     if record.status.value == "SCORED":
         if record.is_anomaly:
@@ -274,14 +274,14 @@ def ack_cmd(*, stack: StackContext, device: str) -> None:
 
     table = stack.history()
     require_device(table, device)
-    state = table.get_state(device)
+    state = table.alert_states.get(device)
     if state is None or not state.alert.episode_open or state.alert.last_alert_at is None:
         click.echo(f"{device} has no active alert: nothing to acknowledge")
         return
     if state.alert.is_acknowledged:
         click.echo(f"{device}: alert already acknowledged at {state.alert.acked_at:%Y-%m-%dT%H:%M:%SZ}")
         return
-    saved = table.ack(device, _now())
+    saved = table.alert_states.ack(device, _now())
     severity = saved.alert.last_severity.value if saved.alert.last_severity else "alert"
     click.echo(
         f"acknowledged {device} ({severity} since {saved.alert.last_alert_at:%Y-%m-%dT%H:%M:%SZ}); "
@@ -356,7 +356,7 @@ def provision_device_cmd(
         stack.flags["mqtt_port"] = mqtt_port
     settings = stack.settings("table", "iot_policy")
     table = stack.history()
-    if model_id is not None and table.get_model_pointer(model_id) is None:
+    if model_id is not None and table.models.pointer(model_id) is None:
         from humwatch.errors import NotFound
 
         raise NotFound(f"model {model_id!r} is not published (see `humwatch model list`)")
@@ -375,7 +375,7 @@ def provision_device_cmd(
     )
 
     def register(name: str, model: str | None, kind: str) -> None:
-        table.put_device(name, model_id=model, machine_type=kind)
+        table.devices.put(name, model_id=model, machine_type=kind)
 
     result = provision_device(request, IotAdmin(stack.client("iot", settings)), register_device=register)
     click.echo(f"provisioned {result.thing}: {result.certificate_arn}")

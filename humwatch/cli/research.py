@@ -11,18 +11,18 @@ from pathlib import Path
 
 import click
 
-from humwatch.cli import cli
+from humwatch.cli.group import cli
+from humwatch.detectors.registry import DetectorType
+from humwatch.progress import progress_bar
 
 _DEFAULT_REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 
 
-def _tqdm_factory(enabled: bool) -> Callable[[str, int], Callable[[int], None]]:
+def _progress_factory(enabled: bool) -> Callable[[str, int], Callable[[int], None]]:
     def make(desc: str, total: int) -> Callable[[int], None]:
         if not enabled:
             return lambda _n: None
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="clip", leave=False, dynamic_ncols=True, file=sys.stderr)
+        bar = progress_bar(enabled=True, desc=desc, total=total, unit="clip")
 
         def update(n: int) -> None:
             bar.update(n)
@@ -67,7 +67,7 @@ Examples:
     "--model-type",
     "model_types",
     multiple=True,
-    type=click.Choice(["spectral-gauss", "blog-ae"]),
+    type=click.Choice([t.value for t in DetectorType]),
     help="Model types to compare (repeatable; default: all).",
 )
 def evaluate_suite_command(
@@ -87,11 +87,10 @@ def evaluate_suite_command(
     """
     from dataclasses import replace
 
-    from humwatch.detectors import MODEL_TYPES
-    from humwatch.detectors.suite import SuitePlan, run_suite
+    from humwatch.research.eval_suite import SuitePlan, run_suite
 
     plan = SuitePlan.quick() if quick else SuitePlan()
-    plan = replace(plan, target_fpr=target_fpr, model_types=tuple(model_types) or MODEL_TYPES)
+    plan = replace(plan, target_fpr=target_fpr, model_types=tuple(model_types) or plan.model_types)
     real: Path | None = None
     if not no_real:
         real = Path(real_dir) if real_dir else _DEFAULT_REAL
@@ -102,7 +101,7 @@ def evaluate_suite_command(
             real = None
     command = "humwatch " + " ".join(sys.argv[1:]) if sys.argv[1:] else "humwatch evaluate-suite"
     results = run_suite(
-        Path(out_dir), plan=plan, real_dir=real, command=command, progress=_tqdm_factory(True)
+        Path(out_dir), plan=plan, real_dir=real, command=command, progress=_progress_factory(True)
     )
     click.echo((Path(out_dir) / "eval.md").read_text())
     click.echo(f"wrote {Path(out_dir) / 'eval.md'} and eval.json ({results['seconds']:.0f} s)")
@@ -183,7 +182,7 @@ def simulate_alerts_command(
     evidence threshold, FPR).
     See docs/detectors.md for what is approximated (pooled normal scores per drift cell).
     """
-    from humwatch.simulation import SimulationPlan, run_simulation
+    from humwatch.research.simulation import SimulationPlan, run_simulation
 
     plan = SimulationPlan.quick() if quick else SimulationPlan()
     grid_policies: list[tuple[int, int]] = []
@@ -214,6 +213,6 @@ def simulate_alerts_command(
         evidences=tuple(evidences) or plan.evidences,
         seed=seed,
     )
-    results = run_simulation(plan, Path(out_dir), progress=_tqdm_factory(True))
+    results = run_simulation(plan, Path(out_dir), progress=_progress_factory(True))
     click.echo((Path(out_dir) / "alerts.md").read_text())
     click.echo(f"wrote {Path(out_dir) / 'alerts.md'} and alerts.json ({results['seconds']:.0f} s)")

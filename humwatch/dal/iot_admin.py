@@ -3,6 +3,7 @@ policies, the data endpoint). Errors become `NotFound`, `AlreadyExists` or `Tran
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from humwatch.errors import AlreadyExists, HumwatchError, NotFound, TransientError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _TRANSIENT_CODES = {"ThrottlingException", "ServiceUnavailableException", "InternalFailureException"}
 
@@ -25,13 +27,21 @@ class IssuedCertificate:
     private_key_pem: str | None  # None when the key was made locally (registered certificate)
 
 
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", exc))
+
+
 @contextmanager
 def _mapped_errors(what: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", str(exc))
+        code = _error_code(exc)
+        message = _error_message(exc)
         if code == "ResourceNotFoundException":
             raise NotFound(f"{what}: {message}") from None
         if code == "ResourceAlreadyExistsException":
@@ -125,8 +135,13 @@ class IotAdmin:
             principal=certificate_arn,
         )
 
-    def deactivate_and_delete_certificate(self, certificate_arn: str, policy: str | None, thing: str) -> None:
-        """Undo a half-finished provisioning so a retry starts clean (best effort, in reverse)."""
+    def deactivate_and_delete_certificate(
+        self, certificate_arn: str, policy: str | None, thing: str
+    ) -> list[str]:
+        """Undo a half-finished provisioning so a retry starts clean: every step is tried, in
+        reverse order of creation, even after one fails. Returns the steps that failed (each is
+        also logged) so the caller can tell the operator what is left to remove by hand; an empty
+        list means nothing is left. A step whose target is already gone counts as done."""
         cert_id = certificate_arn.rsplit("/", 1)[-1]
         steps: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
             ("detach", self._iot.detach_thing_principal, {"thingName": thing, "principal": certificate_arn}),
@@ -138,8 +153,16 @@ class IotAdmin:
                 0,
                 ("detach policy", self._iot.detach_policy, {"policyName": policy, "target": certificate_arn}),
             )
-        for _name, fn, kwargs in steps:
+        failures: list[str] = []
+        for name, fn, kwargs in steps:
             try:
                 fn(**kwargs)
-            except (ClientError, BotoCoreError):
-                continue
+            except ClientError as exc:
+                if _error_code(exc) == "ResourceNotFoundException":
+                    continue  # never attached (the failure came first) or already removed
+                failures.append(f"{name}: {_error_code(exc) or 'error'}: {_error_message(exc)}")
+            except BotoCoreError as exc:
+                failures.append(f"{name}: {exc}")
+        for failure in failures:
+            log.error("rollback of certificate %s incomplete: %s", certificate_arn, failure)
+        return failures

@@ -122,9 +122,9 @@ class ModelStore:
     ) -> ModelPointer:
         """Upload the bundle, then switch the registry pointer to it (one atomic write)."""
         sha = self.upload_bundle(bundle, model_id)
-        pointer = history.set_model_pointer(model_id, bundle.manifest.version, sha)
+        pointer = history.models.set_pointer(model_id, bundle.manifest.version, sha)
         if make_default:
-            history.set_default_model(model_id)
+            history.models.set_default(model_id)
         return pointer
 
     def publish_dir(

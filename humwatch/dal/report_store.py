@@ -39,17 +39,6 @@ class ReportStore:
             raise
         return DriftReport.model_validate_json(body)
 
-    def list_drift_reports(self, day: date) -> list[str]:
-        """Keys of every report written on `day`."""
-        prefix = f"{c.DRIFT_REPORTS_PREFIX}{day.isoformat()}/"
-        keys: list[str] = []
-        with aws.translate_errors():
-            for page in self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            ):
-                keys.extend(obj["Key"] for obj in page.get("Contents", []))
-        return keys
-
     def latest_drift_report(self, thing: str, *, today: date, days_back: int = 7) -> DriftReport | None:
         for offset in range(days_back + 1):
             report = self.get_drift_report(today - timedelta(days=offset), thing)

@@ -92,12 +92,6 @@ class SqsQueue:
             failed += [chunk[int(f["Id"])] for f in response.get("Failed", [])]
         return failed
 
-    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
-        with aws.translate_errors():
-            self._sqs.change_message_visibility(
-                QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-            )
-
     def send(self, body: str) -> str:
         with aws.translate_errors():
             return str(self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)["MessageId"])

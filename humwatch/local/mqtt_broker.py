@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from humwatch.errors import HumwatchError
-from humwatch.local.pki import CA
+from humwatch.pki import CA
 
 DEFAULT_MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_ENV = "HUMWATCH_MOSQUITTO"  # override the binary's path

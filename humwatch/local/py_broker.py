@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.client import topic_matches_sub
 
 from humwatch.local.mqtt_broker import BrokerError
-from humwatch.local.pki import CA
+from humwatch.pki import CA
 
 log = logging.getLogger(__name__)
 

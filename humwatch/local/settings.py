@@ -1,10 +1,10 @@
-"""Typed settings of the local stack (validated before anything starts) and the file it leaves
-for the operator tools (`local-stack.json`)."""
+"""Typed settings of the local stack, validated before anything starts.
+
+The file the running stack leaves for the operator tools (`local-stack.json`) is
+`humwatch.local_stack_file.LocalStackInfo`."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,9 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from humwatch.contracts import PIPELINE, PipelineSettings, ResourceNames
 from humwatch.errors import ConfigError
-
-STATE_FILE = "local-stack.json"
-DEFAULT_DIR = Path(".humwatch")
+from humwatch.local_stack_file import DEFAULT_STACK_DIR
 
 # Function settings the local stack may pass on (humwatch.config's tunables and Powertools'); the
 # resource names and endpoints are the stack's to set, so a stray override cannot point a function
@@ -36,7 +34,7 @@ class LocalStackOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    workdir: Path = DEFAULT_DIR
+    workdir: Path = DEFAULT_STACK_DIR
     region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     names: ResourceNames = ResourceNames()
     pipeline: PipelineSettings = PIPELINE
@@ -92,60 +90,3 @@ class LocalStackOptions(BaseModel):
                 f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
             )
             raise ConfigError(f"invalid local stack settings: {problems}") from exc
-
-
-class LocalStackInfo(BaseModel):
-    """`local-stack.json`: where a running local stack is, for `humwatch history --local` & co.
-
-    Flat keys on purpose: `humwatch.ops.settings` matches them by name (endpoint_url, table,
-    bucket, iot_policy, mqtt_host, mqtt_port, ca_file, ca_key_file, alert_topic_arn, region).
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    format_version: int = 1
-    pid: int
-    started_at: str
-    region: str
-    endpoint_url: str
-    table: str
-    bucket: str
-    iot_policy: str
-    mqtt_host: str
-    mqtt_port: int
-    ca_file: str
-    ca_key_file: str
-    alert_topic_arn: str
-    ops_topic_arn: str
-    clip_queue_url: str
-    clip_dlq_url: str
-    iot_data_http_endpoint: str
-    inbox_dir: str
-    devices_dir: str
-
-    def write(self, directory: Path) -> Path:
-        path = directory / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
-
-    @classmethod
-    def read(cls, directory: Path) -> LocalStackInfo:
-        path = directory / STATE_FILE
-        try:
-            return cls.model_validate_json(path.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"no local stack in {directory} (start one with `humwatch local up`)") from exc
-        except ValidationError as exc:
-            raise ConfigError(f"{path} is not a local stack settings file: {exc.errors()[0]['msg']}") from exc
-
-    def is_running(self) -> bool:
-        """The process that wrote the file is alive (a stale file is left by a killed stack)."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True

@@ -28,13 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from humwatch import contracts
+from humwatch import contracts, pki
 from humwatch.contracts import ENV_ALERT_TOPIC_ARN, ENV_BUCKET, ENV_IOT_DATA_ENDPOINT, ENV_TABLE
 from humwatch.dal.local_resources import LocalResources
 from humwatch.dal.provisioning import StackResources, provision_stack
 from humwatch.dal.sqs_queue import SqsQueue
 from humwatch.envvars import temporary_environ
-from humwatch.local import pki
 from humwatch.local.alert_inbox import AlertInbox, ReceivedAlert
 from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
@@ -43,8 +42,9 @@ from humwatch.local.moto_endpoint import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, Mot
 from humwatch.local.mqtt_broker import BrokerError, MosquittoBroker, find_mosquitto
 from humwatch.local.py_broker import PythonMqttBroker
 from humwatch.local.schedule import Schedule
-from humwatch.local.settings import LocalStackInfo, LocalStackOptions
+from humwatch.local.settings import LocalStackOptions
 from humwatch.local.sqs_event_source import BatchResult, SqsEventSource
+from humwatch.local_stack_file import LocalStackInfo
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class LocalStack:
         )
         self.iot_data = IotDataEndpoint(self.rules.publish).start()
         self._exit.callback(self.iot_data.stop)
-        self._exit.enter_context(temporary_environ(self.functiontemporary_environ()))
+        self._exit.enter_context(temporary_environ(self.function_environ()))
         # The functions' dependencies are cached per execution environment: a new stack is a new
         # cold start (new endpoints), and nothing of it may outlive the stack.
         _reset_function_caches()
@@ -300,7 +300,8 @@ class LocalStack:
         self._exit.callback(state_file.unlink, missing_ok=True)
 
     # --- environment ------------------------------------------------------------------------------
-    def functiontemporary_environ(self) -> dict[str, str]:
+    def function_environ(self) -> dict[str, str]:
+        """The functions' environment: the variables the CDK stack sets, pointed at this stack."""
         opts = self.options
         env = {
             ENV_BUCKET: self.resources.bucket,
@@ -332,7 +333,7 @@ class LocalStack:
         if self._telemetry_table is None:
             self._telemetry_table = HistoryTable(self.resources.table)
         thing = str(event.pop("thing"))
-        self._telemetry_table.put_telemetry(thing, event)
+        self._telemetry_table.telemetry.put(thing, event)
 
     def _on_batch(self, result: BatchResult) -> None:
         failed = f", {len(result.failed_ids)} failed" if result.failed_ids else ""

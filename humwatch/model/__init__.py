@@ -1,5 +1,9 @@
-"""The blog autoencoder model: trainer, ONNX export, bundle, calibration.
+"""The model layer every detector shares: one of each.
 
-Submodules are imported explicitly (`humwatch.model.bundle` is what the Lambda runtime needs;
-`autoencoder`, `onnx_export` and `calibration` are training-time only).
+- `bundle`: model.onnx + model.json, validated on load (runs in Lambda);
+- `session`: the one onnxruntime session factory (runs in Lambda);
+- `graph`: the one ONNX graph builder and opset (training only);
+- `calibration`: the one threshold fit (training only);
+- `trainset`: the one training-set loader: decode loop, rejections, dataset fingerprint.
+Detectors (`humwatch.detectors`) build on these; nothing here knows a detector type.
 """

@@ -7,7 +7,7 @@ What `ModelBundle` checks, each with its own `ModelBundleError` message:
 - `format_version` is one this code reads;
 - model.json matches the schema (feature parameters consistent: hop <= n_fft, fmax <= sr/2, ...);
 - the ONNX bytes' sha256 equals `onnx_sha256`;
-- `onnx_inputs` / `onnx_outputs` name what scoring feeds and reads (per model type);
+- `onnx_inputs` / `onnx_outputs` name what scoring feeds and reads (`waveform`; `score`, `band_means`);
 - threshold positive and finite; drift statistics have one value per mel band.
 The ONNX graph's actual input/output names are checked against the manifest when a `Scorer`
 opens it (that needs onnxruntime, which this module does not import).
@@ -30,9 +30,8 @@ FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "model.json"
 INPUT_NAMES: list[str] = ["waveform"]
-REQUIRED_OUTPUTS: tuple[str, ...] = ("score", "band_means")  # what every scorer reads
-# Exact outputs for model types this package builds; other types must at least carry the required.
-OUTPUTS_BY_TYPE: dict[str, list[str]] = {"blog-ae": ["score", "vector_errors", "band_means"]}
+# What every scorer reads; a detector may add outputs of its own (member_scores, vector_errors).
+REQUIRED_OUTPUTS: tuple[str, ...] = ("score", "band_means")
 
 
 class ModelBundleMissing(ModelBundleError, FileNotFoundError):
@@ -79,7 +78,7 @@ class ModelManifest(BaseModel):
     format_version: int
     model_id: str = Field(min_length=1, max_length=128)
     version: str = Field(min_length=1, max_length=64)
-    model_type: str = "blog-ae"
+    model_type: str = "blog-ae"  # bundles written before there was a second detector
     created_at: str
     onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     onnx_inputs: list[str]
@@ -131,12 +130,6 @@ def validate_bundle(manifest: ModelManifest, onnx_bytes: bytes) -> None:
         )
     if manifest.onnx_inputs != INPUT_NAMES:
         raise ModelBundleError(f"model.json onnx_inputs {manifest.onnx_inputs} must be {INPUT_NAMES}")
-    expected = OUTPUTS_BY_TYPE.get(manifest.model_type)
-    if expected is not None and manifest.onnx_outputs != expected:
-        raise ModelBundleError(
-            f"model.json onnx_outputs {manifest.onnx_outputs} must be {expected} "
-            f"for model_type {manifest.model_type!r}"
-        )
     missing = [name for name in REQUIRED_OUTPUTS if name not in manifest.onnx_outputs]
     if missing:
         raise ModelBundleError(f"model.json onnx_outputs lacks {missing}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -211,16 +210,16 @@ def list_device_status(
     table: HistoryTable, *, policy: SilencePolicy, now: datetime, only: str | None = None
 ) -> list[DeviceStatus]:
     """Every registered device (GetItems per device: the registry is small)."""
-    default_model = table.get_default_model()
-    published = {m.model_id: m.version for m in table.list_models()}
-    devices = sorted(table.list_devices(), key=lambda d: d.thing)
+    default_model = table.models.default_model_id()
+    published = {m.model_id: m.version for m in table.models.all()}
+    devices = sorted(table.devices.all(), key=lambda d: d.thing)
     if only is not None:
         devices = [d for d in devices if d.thing == only]
     return [
         device_status(
             info,
-            table.get_state(info.thing),
-            table.get_telemetry(info.thing),
+            table.alert_states.get(info.thing),
+            table.telemetry.get(info.thing),
             default_model=default_model,
             published=published,
             policy=policy,
@@ -228,7 +227,3 @@ def list_device_status(
         )
         for info in devices
     ]
-
-
-def silence_policy_from_environ() -> SilencePolicy:
-    return SilencePolicy.from_env(os.environ)

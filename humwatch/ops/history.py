@@ -49,11 +49,11 @@ class HistoryQuery:
 
 def require_device(table: HistoryTable, thing: str) -> None:
     """A clear error for a device the stack has never heard of (registry, state, or any clip)."""
-    if table.get_device(thing) is not None or table.get_state(thing) is not None:
+    if table.devices.get(thing) is not None or table.alert_states.get(thing) is not None:
         return
-    if next(table.query_clips(thing, limit=1), None) is not None:
+    if next(table.clips.query(thing, limit=1), None) is not None:
         return
-    known = sorted(d.thing for d in table.list_devices())
+    known = sorted(d.thing for d in table.devices.all())
     hint = f" (known devices: {', '.join(known)})" if known else " (no devices registered yet)"
     raise NotFound(f"unknown device {thing!r}{hint}")
 
@@ -66,7 +66,7 @@ def _anomalies_across_devices(
     table: HistoryTable, since: datetime, until: datetime, page_size: int | None
 ) -> Iterator[ClipRecord]:
     for day in reversed(days_between(since, until)):
-        for record in table.query_anomalies(day, newest_first=True, page_size=page_size):
+        for record in table.clips.anomalies(day, newest_first=True, page_size=page_size):
             if since <= record.captured_at <= until:
                 yield record
 
@@ -77,7 +77,7 @@ def query_history(table: HistoryTable, query: HistoryQuery, *, now: datetime) ->
         raise TimeParseError("--since is after --until")
     if query.device is not None:
         require_device(table, query.device)
-        records: Iterator[ClipRecord] = table.query_clips(
+        records: Iterator[ClipRecord] = table.clips.query(
             query.device,
             since=query.since,
             until=query.until,
@@ -92,9 +92,9 @@ def query_history(table: HistoryTable, query: HistoryQuery, *, now: datetime) ->
             table, since.astimezone(UTC), until.astimezone(UTC), query.page_size
         )
     else:
-        things = sorted(d.thing for d in table.list_devices())
+        things = sorted(d.thing for d in table.devices.all())
         records = _newest_first(
-            table.query_clips(
+            table.clips.query(
                 thing, since=query.since, until=query.until, newest_first=True, page_size=query.page_size
             )
             for thing in things

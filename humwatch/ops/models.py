@@ -29,11 +29,11 @@ def publish_model(
 
 def model_rows(table: HistoryTable) -> list[dict[str, Any]]:
     """One row per published model: its current version and how many devices it scores."""
-    default = table.get_default_model()
-    devices = table.list_devices()
+    default = table.models.default_model_id()
+    devices = table.devices.all()
     mapped = Counter(d.model_id or default for d in devices)
     rows = []
-    for pointer in sorted(table.list_models(), key=lambda p: p.model_id):
+    for pointer in sorted(table.models.all(), key=lambda p: p.model_id):
         rows.append(
             {
                 "model_id": pointer.model_id,

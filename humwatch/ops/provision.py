@@ -254,11 +254,15 @@ def provision_device(
         )
         written.append(config_path)
         register_device(thing, request.model_id, request.machine_type)
-    except (HumwatchError, OSError):
+    except (HumwatchError, OSError) as exc:
+        leftovers: list[str] = []
         if issued is not None:
-            iot.deactivate_and_delete_certificate(issued.certificate_arn, request.policy, thing)
+            leftovers = iot.deactivate_and_delete_certificate(issued.certificate_arn, request.policy, thing)
         for path in written:
             path.unlink(missing_ok=True)
+        if leftovers:
+            assert issued is not None
+            raise _rollback_incomplete(exc, issued, leftovers) from exc
         raise
 
     return ProvisionResult(
@@ -275,11 +279,28 @@ def provision_device(
     )
 
 
+def _rollback_incomplete(
+    exc: HumwatchError | OSError, issued: IssuedCertificate, leftovers: list[str]
+) -> HumwatchError:
+    """The original error, plus what could not be undone and how to remove it by hand: a
+    certificate left active would still let a device with its key connect."""
+    cert_id = issued.certificate_id
+    note = (
+        f"undoing it also failed ({'; '.join(leftovers)}), so certificate {issued.certificate_arn} may "
+        f"still be active: remove it with `aws iot update-certificate --certificate-id {cert_id} "
+        f"--new-status INACTIVE` and `aws iot delete-certificate --certificate-id {cert_id} "
+        "--force-delete` (detach its policy and thing first if those steps failed)"
+    )
+    if isinstance(exc, HumwatchError):
+        return type(exc)(f"{exc.message}; {note}", code=exc.code)  # same kind of error, longer story
+    return HumwatchError(f"{exc}; {note}")
+
+
 def _issue_with_local_ca(
     ca_dir: Path, thing: str, iot: IotAdmin, cert_path: Path, key_path: Path
 ) -> IssuedCertificate:
     """Local stack: the broker trusts the local CA, so sign there and register the certificate."""
-    from humwatch.local import pki  # local-stack only (cryptography)
+    from humwatch import pki  # local-stack only (cryptography, an optional dependency)
 
     ca = pki.load_ca(ca_dir)
     issued_cert, issued_key = pki.issue_cert(ca, thing, cert_path.parent)

@@ -18,6 +18,7 @@ from typing import Any
 
 from humwatch.dal.history import HistoryTable
 from humwatch.ops.devices import DeviceStatus, SilencePolicy, list_device_status
+from humwatch.progress import progress_bar
 from humwatch.records import ClipRecord, ClipStatus
 
 DriftReader = Callable[[str], Mapping[str, Any] | None]
@@ -106,13 +107,13 @@ def collect_report_data(
     progress: bool = False,
 ) -> ReportData:
     """Read everything the page shows: one Query per device over the period."""
-    from tqdm import tqdm
-
     statuses = list_device_status(table, policy=silence_policy or SilencePolicy(), now=now)
     devices: list[DeviceReport] = []
-    for status in tqdm(statuses, desc="devices", unit="device", disable=not progress, file=None):
+    for status in progress_bar(
+        statuses, enabled=progress, desc="devices", total=len(statuses), unit="device"
+    ):
         clips = list(
-            table.query_clips(status.device, since=start, until=end, newest_first=False, page_size=page_size)
+            table.clips.query(status.device, since=start, until=end, newest_first=False, page_size=page_size)
         )
         drift = drift_reader(status.device) if drift_reader else None
         devices.append(DeviceReport(status=status, clips=clips, drift=drift, labels=LabelCounts.of(clips)))

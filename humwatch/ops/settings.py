@@ -2,32 +2,26 @@
 
 Every value is resolved from the first source that has it, and CloudFormation is asked only when a
 value a command needs is still missing, so `--table X --endpoint-url Y` works with no AWS account.
-This module is pure logic: the CloudFormation lookup is passed in as a function (the dal provides
-`humwatch.dal.stack_discovery.stack_outputs`).
+The local stack's file is read through its typed model (`humwatch.local_stack_file`) and the
+stack's outputs by the keys the CDK app declares (`humwatch.contracts.StackOutput`): nothing is
+matched by guessing. This module is pure logic: the CloudFormation lookup is passed in as a
+function (the dal provides `humwatch.dal.stack_discovery.stack_outputs`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from humwatch.contracts import StackOutput
 from humwatch.errors import ConfigError, HumwatchError
+from humwatch.local_stack_file import ENV_LOCAL_SETTINGS, LocalStackInfo, load_running_stack
 
 DEFAULT_STACK = "Humwatch"
 ENV_STACK = "HUMWATCH_STACK"
-ENV_LOCAL_SETTINGS = "HUMWATCH_LOCAL_SETTINGS"
-# Where `humwatch local up` leaves its settings, relative to the working directory (first found wins).
-DEFAULT_LOCAL_SETTINGS_PATHS: tuple[Path, ...] = (
-    Path(".humwatch/local-stack.json"),
-    Path("demo-output/local-stack.json"),
-    Path("local-stack.json"),
-)
 
 FIELDS: tuple[str, ...] = (
     "region",
@@ -54,30 +48,14 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "alert_topic_arn": ("HUMWATCH_ALERT_TOPIC_ARN",),
 }
 
-# Accepted names (lower case, letters and digits only) for each value in a CloudFormation output
-# or a local-stack settings file. CDK appends an 8-hex-digit hash to outputs declared inside
-# constructs; that suffix is stripped before matching.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "region": ("region", "awsregion"),
-    "endpoint_url": ("endpointurl", "endpoint", "awsendpointurl", "motoendpoint", "motourl"),
-    "table": ("table", "tablename", "historytable", "historytablename"),
-    "bucket": ("bucket", "bucketname", "clipsbucket", "clipsbucketname"),
-    "iot_policy": ("iotpolicy", "iotpolicyname", "devicepolicy", "devicepolicyname", "policyname"),
-    "iot_data_endpoint": (
-        "iotdataendpoint",
-        "iotendpoint",
-        "dataendpoint",
-        "iotdataendpointhint",
-        "mqttendpoint",
-        "mqtthost",
-    ),
-    "mqtt_port": ("mqttport", "port"),
-    "ca_file": ("cafile", "cacert", "cacertfile", "capath", "mqttcafile"),
-    "ca_key_file": ("cakeyfile", "cakey", "cakeypath"),
-    "alert_topic_arn": ("alerttopicarn", "alerttopic", "alertstopicarn"),
+# The settings a deployed stack's outputs provide. The MQTT endpoint is not among them:
+# `provision-device` asks IoT Core for the account's endpoint itself.
+OUTPUT_FIELDS: dict[str, StackOutput] = {
+    "table": StackOutput.TABLE,
+    "bucket": StackOutput.BUCKET,
+    "iot_policy": StackOutput.DEVICE_POLICY,
+    "alert_topic_arn": StackOutput.ALERT_TOPIC_ARN,
 }
-
-_CDK_HASH_RE = re.compile(r"[0-9A-F]{8}$")
 
 
 class StackSettings(BaseModel):
@@ -115,88 +93,30 @@ def _missing_message(field: str, stack: str | None) -> str:
         how.append(f"pass {_FLAG_FOR[field]}")
     if field in ENV_VARS:
         how.append(f"set {ENV_VARS[field][0]}")
-    how.append("use --local (or HUMWATCH_LOCAL_SETTINGS=path) for the local stack")
+    how.append(f"use --local (or {ENV_LOCAL_SETTINGS}=path) for the local stack")
     how.append(f"or deploy the stack{f' {stack!r}' if stack else ''} (`cdk deploy`) and pass --stack NAME")
     return f"cannot resolve the {field.replace('_', ' ')}: " + ", ".join(how)
 
 
-def normalize_key(key: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", _CDK_HASH_RE.sub("", key).lower())
+def from_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
+    """The settings a deployed stack's CloudFormation outputs name ({OutputKey: OutputValue})."""
+    return {field: outputs[key] for field, key in OUTPUT_FIELDS.items() if outputs.get(key)}
 
 
-def match_outputs(values: Mapping[str, Any]) -> dict[str, str]:
-    """Map CloudFormation output keys / settings-file keys onto StackSettings fields."""
-    by_norm: dict[str, Any] = {}
-    for key, value in values.items():
-        by_norm.setdefault(normalize_key(str(key)), value)
-        by_norm.setdefault(re.sub(r"[^a-z0-9]", "", str(key).lower()), value)
-    found: dict[str, str] = {}
-    for field, aliases in ALIASES.items():
-        for alias in aliases:
-            if alias in by_norm and by_norm[alias] not in (None, ""):
-                found[field] = str(by_norm[alias])
-                break
-    return found
-
-
-def find_local_settings_file(explicit: str | None, *, cwd: Path) -> Path:
-    """The local stack's settings file: an explicit path, else the first default that exists."""
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_absolute():
-            path = cwd / path
-        if not path.is_file():
-            raise ConfigError(
-                f"local stack settings file not found: {path} (is `humwatch local up` running?)"
-            )
-        return path
-    for candidate in DEFAULT_LOCAL_SETTINGS_PATHS:
-        if (cwd / candidate).is_file():
-            return cwd / candidate
-    tried = ", ".join(str(p) for p in DEFAULT_LOCAL_SETTINGS_PATHS)
-    raise ConfigError(
-        f"no local stack settings found (tried {tried}): start it with `humwatch local up` "
-        f"or set {ENV_LOCAL_SETTINGS}=path"
-    )
-
-
-def load_local_settings(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read local stack settings {path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"local stack settings {path} must be a JSON object")
-    pid = raw.get("pid")
-    if isinstance(pid, int) and not _process_alive(pid):
-        raise ConfigError(
-            f"the local stack that wrote {path} is not running (pid {pid}); start it with `humwatch local up`"
-        )
-    flat: dict[str, Any] = {}
-    for key, value in raw.items():
-        # Nested sections (e.g. {"names": {...}, "mqtt": {...}}) are flattened; the leaf names decide.
-        if isinstance(value, dict):
-            for sub_key, sub_value in value.items():
-                flat.setdefault(f"{key}_{sub_key}", sub_value)
-                flat.setdefault(sub_key, sub_value)
-        else:
-            flat[key] = value
-    found = match_outputs(flat)
-    # Relative file paths in the settings file are relative to the file, not to the caller's cwd.
-    for field in ("ca_file", "ca_key_file"):
-        if field in found and not Path(found[field]).is_absolute():
-            found[field] = str((path.parent / found[field]).resolve())
-    return found
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def from_local_stack(info: LocalStackInfo) -> dict[str, Any]:
+    """The settings a running local stack's `local-stack.json` gives."""
+    return {
+        "region": info.region,
+        "endpoint_url": info.endpoint_url,
+        "table": info.table,
+        "bucket": info.bucket,
+        "iot_policy": info.iot_policy,
+        "iot_data_endpoint": info.mqtt_host,
+        "mqtt_port": info.mqtt_port,
+        "ca_file": info.ca_file,
+        "ca_key_file": info.ca_key_file,
+        "alert_topic_arn": info.alert_topic_arn,
+    }
 
 
 StackOutputsFn = Callable[[str, str | None, str | None], Mapping[str, str]]
@@ -233,8 +153,8 @@ def resolve_settings(
     local_path_text = env.get(ENV_LOCAL_SETTINGS)
     use_local = local or bool(local_path_text)
     if use_local:
-        path = find_local_settings_file(local_path_text, cwd=cwd)
-        take(load_local_settings(path), f"local {path}")
+        path, info = load_running_stack(local_path_text, cwd=cwd)
+        take(from_local_stack(info), f"local {path}")
 
     stack_name = stack or env.get(ENV_STACK) or DEFAULT_STACK
     missing = [f for f in required if f not in values]
@@ -245,7 +165,7 @@ def resolve_settings(
             raise ConfigError(
                 f"{_missing_message(missing[0], stack_name)} (CloudFormation lookup failed: {exc.message})"
             ) from exc
-        take(match_outputs(outputs), f"stack {stack_name}")
+        take(from_outputs(outputs), f"stack {stack_name}")
 
     settings = StackSettings(
         stack=None if use_local else stack_name, local=use_local, sources=sources, **values

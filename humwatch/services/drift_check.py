@@ -75,7 +75,7 @@ def run_drift_check(deps: DriftDeps, *, now: datetime | None = None) -> DriftRun
     drifted: list[str] = []
     silent: list[str] = []
     notices = 0
-    devices = deps.history.list_devices()
+    devices = deps.history.devices.all()
     for device in devices:
         with clip_context(device.thing):
             report, key, sent = check_device(device, deps, now=now)
@@ -104,11 +104,11 @@ def _model_of(clips: list[ClipRecord]) -> tuple[str, str] | None:
 def check_device(device: DeviceInfo, deps: DriftDeps, *, now: datetime) -> tuple[DriftReport, str, int]:
     settings = deps.settings
     window_start = now - timedelta(hours=settings.drift_window_h)
-    clips = list(deps.history.query_clips(device.thing, since=window_start, until=now, newest_first=False))
-    state = deps.history.get_state(device.thing)
+    clips = list(deps.history.clips.query(device.thing, since=window_start, until=now, newest_first=False))
+    state = deps.history.alert_states.get(device.thing)
     last_clip_at = state.last_clip_at if state else None
     if last_clip_at is None:  # no state item yet (or none kept): the newest clip, however old
-        newest = next(iter(deps.history.query_clips(device.thing, limit=1)), None)
+        newest = next(iter(deps.history.clips.query(device.thing, limit=1)), None)
         last_clip_at = newest.captured_at if newest else None
     silence = silence_status(
         device.thing,

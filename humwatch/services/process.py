@@ -1,10 +1,11 @@
 """process_clip: turn S3 `ObjectCreated` notifications into history items, alert state and alerts.
 
-Per clip object: parse the key (thing, capture time, clip id); skip work already done (the clip
-has an item); reject oversize objects from the event's size before downloading; download, decode,
-validate, score with the device's current model; write exactly one history item (conditional on
-the key); fold the result into the device's alert state (optimistic lock on `rev`, re-read and
-re-apply on conflict); publish an SNS alert when the policy fires.
+Per clip object: parse the key (thing, capture time, clip id); reject oversize objects from the
+event's size before downloading; download, decode, validate, score with the device's current
+model; write exactly one history item (conditional on the key: a redelivered event is scored
+again, finds the item there and finishes from the stored one, see `_duplicate`); fold the result
+into the device's alert state (optimistic lock on `rev`, re-read and re-apply on conflict);
+publish an SNS alert when the policy fires.
 
 Failure semantics (see `humwatch.errors.disposition`): bad input (AudioRejected, a vanished
 object) becomes a REJECTED item with its reason and is never retried or alerted on; transient
@@ -35,7 +36,14 @@ from humwatch.config import ProcessSettings
 from humwatch.dal.clip_store import ClipStore
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.notifier import Notifier
-from humwatch.errors import AudioRejected, AudioRejectReason, ConflictError, NotFound, TransientError
+from humwatch.errors import (
+    AudioRejected,
+    AudioRejectReason,
+    ConflictError,
+    ModelBundleError,
+    NotFound,
+    TransientError,
+)
 from humwatch.observability import Metric, clip_context, count, gauge, logger, milliseconds, tracer
 from humwatch.records import ClipRecord, ClipStatus, DeviceState, PendingAlert
 from humwatch.scoring import decode_for
@@ -121,7 +129,7 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
 
     if deps.scorers.device(thing) is None:
         # First clip of an unregistered device: register it so listings and drift checks see it.
-        deps.history.put_device(thing, overwrite=False)
+        deps.history.devices.put(thing, overwrite=False)
         deps.scorers.forget_device(thing)
 
     base: dict[str, Any] = {
@@ -156,7 +164,7 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
             model_version=model.version if model else None,
             processing_ms=(time.perf_counter() - started) * 1000.0,
         )
-        if not deps.history.put_clip_result(item):
+        if not deps.history.clips.put(item):
             return _duplicate(item, deps)
         _update_state(item, deps, flag=None, model=model)
         count(Metric.CLIPS_REJECTED)
@@ -181,7 +189,7 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
         band_means=[round(float(v), 4) for v in score.band_means],
         processing_ms=round(elapsed_ms, 3),
     )
-    if not deps.history.put_clip_result(item):
+    if not deps.history.clips.put(item):
         return _duplicate(item, deps)
     count(Metric.CLIPS_SCORED)
     gauge(Metric.ANOMALY_SCORE, score.ratio)
@@ -216,7 +224,7 @@ def _ttl(deps: ProcessDeps) -> int | None:
 def _duplicate(attempted: ClipRecord, deps: ProcessDeps) -> ClipOutcome:
     """The conditional write found an item: a redelivered event (rare, so it was cheaper to score
     again than to look the item up before every clip). Finish from the stored item."""
-    existing = deps.history.get_clip(attempted.thing, attempted.captured_at, attempted.clip_id)
+    existing = deps.history.clips.get(attempted.thing, attempted.captured_at, attempted.clip_id)
     return _finish_duplicate(existing or attempted, deps)
 
 
@@ -225,11 +233,18 @@ def _finish_duplicate(existing: ClipRecord, deps: ProcessDeps) -> ClipOutcome:
     in the outbox (the first delivery may have failed after writing the item)."""
     sent = False
     if existing.status is ClipStatus.SCORED and existing.ratio is not None:
-        model = None
+        model: DeviceModel | None = None
         try:
             model = deps.scorers.for_device(existing.thing)
-        except Exception:  # the alert text only needs the machine type; never fail a duplicate on it
-            model = None
+        except ModelBundleError as exc:
+            # The device's model cannot be resolved or loaded now (unpublished, removed, broken):
+            # the clip was scored when its item was written, and the state only needs the model's
+            # machine type and normal gap, so count it with the defaults rather than block it.
+            # A TransientError propagates: the record is retried like any other transient failure
+            # (the retry lands here again). Anything else is a bug and must reach the DLQ.
+            logger.warning(
+                "duplicate clip: model unavailable, default gap used", extra={"detail": exc.message}
+            )
         flag = ClipFlag(
             clip_id=existing.clip_id,
             captured_at=existing.captured_at,
@@ -307,12 +322,12 @@ def _update_state(
     """Fold the clip into the device state (optimistic lock); publish a pending alert. True if sent."""
     thing = item.thing
     for attempt in range(STATE_ATTEMPTS):
-        state = deps.history.get_state(thing) or DeviceState(thing=thing)
+        state = deps.history.alert_states.get(thing) or DeviceState(thing=thing)
         new_state, decision = _apply(state, item, flag, model, deps)
         if new_state == state:
             break
         try:
-            state = deps.history.save_state(thing, new_state, state.rev)
+            state = deps.history.alert_states.save(thing, new_state, state.rev)
         except ConflictError:
             _retry_pause(attempt, deps)
             continue
@@ -339,11 +354,11 @@ def _flush_pending_alert(state: DeviceState, deps: ProcessDeps) -> bool:
     count(Metric.ALERTS_SENT)
     logger.info("alert published", extra={"severity": pending.attributes.get("severity")})
     for attempt in range(STATE_ATTEMPTS):
-        current = deps.history.get_state(state.thing)
+        current = deps.history.alert_states.get(state.thing)
         if current is None or current.pending_alert != pending:
             return True
         try:
-            deps.history.save_state(
+            deps.history.alert_states.save(
                 state.thing, current.model_copy(update={"pending_alert": None}), current.rev
             )
             return True

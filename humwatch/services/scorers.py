@@ -23,10 +23,13 @@ if TYPE_CHECKING:
     from humwatch.scoring import Scorer
 
 
-class Registry(Protocol):
-    def get_device(self, thing: str) -> DeviceInfo | None: ...
-    def get_default_model(self) -> str | None: ...
-    def get_model_pointer(self, model_id: str) -> ModelPointer | None: ...
+class DeviceLookup(Protocol):
+    def get(self, thing: str) -> DeviceInfo | None: ...
+
+
+class ModelLookup(Protocol):
+    def default_model_id(self) -> str | None: ...
+    def pointer(self, model_id: str) -> ModelPointer | None: ...
 
 
 class BundleLoader(Protocol):
@@ -48,14 +51,16 @@ class DeviceModel:
 class ScorerCache:
     def __init__(
         self,
-        registry: Registry,
+        devices: DeviceLookup,
+        models: ModelLookup,
         loader: BundleLoader,
         *,
         fallback_model_id: str | None = None,
         refresh_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._registry = registry
+        self._devices = devices
+        self._models = models
         self._loader = loader
         self._fallback = fallback_model_id
         self._refresh_s = refresh_s
@@ -73,7 +78,7 @@ class ScorerCache:
         return value
 
     def device(self, thing: str) -> DeviceInfo | None:
-        return self._cached("device", thing, lambda: self._registry.get_device(thing))  # type: ignore[no-any-return]
+        return self._cached("device", thing, lambda: self._devices.get(thing))  # type: ignore[no-any-return]
 
     def forget_device(self, thing: str) -> None:
         self._reads.pop(("device", thing), None)
@@ -81,7 +86,7 @@ class ScorerCache:
     def model_id_for(self, thing: str) -> str:
         info = self.device(thing)
         model_id = (info.model_id if info else None) or self._cached(
-            "default", "", self._registry.get_default_model
+            "default", "", self._models.default_model_id
         )
         model_id = model_id or self._fallback
         if not model_id:
@@ -94,7 +99,7 @@ class ScorerCache:
     def for_device(self, thing: str) -> DeviceModel:
         model_id = self.model_id_for(thing)
         pointer: ModelPointer | None = self._cached(
-            "pointer", model_id, lambda: self._registry.get_model_pointer(model_id)
+            "pointer", model_id, lambda: self._models.pointer(model_id)
         )
         if pointer is None:
             raise ModelBundleError(f"model {model_id} (used by {thing}) has not been published")

@@ -47,14 +47,18 @@ def process_deps() -> ProcessDeps:
     settings = load_settings(ProcessSettings)
     s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
     history = HistoryTable(settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url))
-    models = ModelStore(settings.bucket, client=s3)
+    bundles = ModelStore(settings.bucket, client=s3)
     return ProcessDeps(
         settings=settings,
         history=history,
         clips=ClipStore(settings.bucket, client=s3),
         notifier=Notifier(client=aws.client("sns", endpoint_url=settings.endpoint_url)),
         scorers=ScorerCache(
-            history, models, fallback_model_id=settings.default_model_id, refresh_s=settings.model_refresh_s
+            history.devices,
+            history.models,
+            bundles,
+            fallback_model_id=settings.default_model_id,
+            refresh_s=settings.model_refresh_s,
         ),
     )
 

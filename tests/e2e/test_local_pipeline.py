@@ -1,11 +1,13 @@
 """The whole pipeline on one machine: real edge uploaders -> mosquitto (mTLS) -> presign handler ->
 S3 (moto) -> SQS -> process_clip handler -> DynamoDB history + SNS alerts, then the drift handler.
 
-Given two devices (fan-01 normal, fan-02 with a bearing fault from its third clip) replaying six
-clips each through `humwatch-edge`, plus one corrupt upload from fan-01, the test checks what an
-operator relies on: one history item per uploaded object, one alert for the faulty machine and
-none for the normal one, the corrupt clip recorded as REJECTED, nothing dead-lettered, a drift
-report written, and nothing left running once the stack stops.
+Given the demo model of the default detector (spectral-gauss, what users get) and two devices
+(fan-01 normal, fan-02 with a bearing fault from its third clip) replaying six clips each through
+`humwatch-edge`, plus one corrupt upload from fan-01, the test checks what an operator relies on:
+every clip scored by that model, one history item per uploaded object, exactly the faulty clips
+flagged, one alert for the faulty machine and none for the normal one, the corrupt clip recorded
+as REJECTED, nothing dead-lettered, a drift report written, and nothing left running once the
+stack stops.
 """
 
 from __future__ import annotations
@@ -23,24 +25,29 @@ from humwatch.dal import aws
 from humwatch.dal.clip_store import ClipStore
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.model_store import ModelStore
+from humwatch.detectors import DEFAULT_DETECTOR
 from humwatch.local.device_client import LocalDeviceClient
 from humwatch.local.devices import EdgeUploaderProcess, ProvisionedDevice, provision_local_device
 from humwatch.local.mqtt_broker import MosquittoBroker
 from humwatch.local.scenario import DemoRecipe, ensure_demo_model, write_device_clips
 from humwatch.local.settings import LocalStackOptions
 from humwatch.local.stack import LocalStack
+from humwatch.model.bundle import ModelBundle, ModelManifest
 from humwatch.records import ClipRecord, ClipStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CLIPS_PER_DEVICE = 6
-FAULT_FROM = 2  # fan-02: clips 2..5 carry the fault -> 4 of the last 6 anomalous (default) -> one alert
+# fan-02: clips 2..5 carry the fault (each 1.4-2.8x the threshold): the default evidence rule
+# (2.5) fires on the third or fourth of them, and the cooldown keeps it to one alert.
+FAULT_FROM = 2
 INTERVAL_S = 2
 CORRUPT = b"fLaC" + bytes(range(256)) * 8  # FLAC magic, then garbage: not decodable audio
 
 
 @dataclass
 class PipelineRun:
+    model: ModelManifest
     stack: LocalStack
     history: HistoryTable
     object_keys: list[str]
@@ -118,7 +125,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         expected = {"fan-01": CLIPS_PER_DEVICE + 1, "fan-02": CLIPS_PER_DEVICE}
 
         def all_recorded() -> bool:
-            return all(len(list(history.query_clips(t))) >= n for t, n in expected.items())
+            return all(len(list(history.clips.query(t))) >= n for t, n in expected.items())
 
         assert stack.wait_for(all_recorded, timeout_s=90, interval_s=0.5), (
             "not every clip reached the history"
@@ -133,10 +140,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         )
         drift_result = stack.run_drift_check()
         yield PipelineRun(
+            model=ModelBundle.load(model_dir).manifest,
             stack=stack,
             history=history,
             object_keys=_list_clip_objects(stack.info.bucket),
-            records={t: list(history.query_clips(t)) for t in folders},
+            records={t: list(history.clips.query(t)) for t in folders},
             corrupt_key=corrupt.key,
             drift_result=drift_result,
             threads_before=threads_before,
@@ -149,6 +157,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         stack.stop()
 
 
+def test_every_clip_was_scored_by_the_published_default_detector(run: PipelineRun) -> None:
+    assert run.model.model_type == DEFAULT_DETECTOR
+    scored = [r for records in run.records.values() for r in records if r.status == ClipStatus.SCORED]
+    assert len(scored) == 2 * CLIPS_PER_DEVICE
+    assert {(r.model_id, r.model_version) for r in scored} == {(run.model.model_id, run.model.version)}
+
+
 def test_every_uploaded_clip_has_exactly_one_history_item(run: PipelineRun) -> None:
     keys_in_history = [r.s3_key for records in run.records.values() for r in records]
     assert len(run.object_keys) == 2 * CLIPS_PER_DEVICE + 1
@@ -159,8 +174,8 @@ def test_the_faulty_device_raised_exactly_one_alert_and_the_normal_one_none(run:
     alerts = run.stack.inbox.alerts(topic_name="humwatch-alerts")
     assert [(a.device, a.severity) for a in alerts] == [("fan-02", "critical")]
     assert "fan-02" in alerts[0].subject
-    fan02 = run.records["fan-02"]
-    assert sum(r.is_anomaly for r in fan02) >= 3  # 4 faulty clips, yet one alert (cooldown)
+    fan02 = sorted(run.records["fan-02"], key=lambda r: r.captured_at)
+    assert [r.is_anomaly for r in fan02] == [i >= FAULT_FROM for i in range(CLIPS_PER_DEVICE)]
     assert not any(r.is_anomaly for r in run.records["fan-01"])
 
 
@@ -174,10 +189,12 @@ def test_the_corrupt_clip_is_rejected_with_a_reason(run: PipelineRun) -> None:
 
 def test_device_heartbeats_reach_the_table_through_the_telemetry_rule(run: PipelineRun) -> None:
     for thing in ("fan-01", "fan-02"):
-        telemetry = run.history.get_telemetry(thing)
+        telemetry = run.history.telemetry.get(thing)
         assert telemetry is not None and telemetry.received_at is not None
         assert {"spool_clips", "dropped_clips", "version"} <= set(telemetry.payload)
-        assert "thing" not in telemetry.payload or telemetry.payload["thing"] == thing
+        # The device's own "thing" field is replaced by the topic's (`SELECT *, topic(2) AS thing`),
+        # which keys the item: it is the record's `thing`, not part of the payload.
+        assert "thing" not in telemetry.payload
 
 
 def test_nothing_was_dead_lettered(run: PipelineRun) -> None:

@@ -112,8 +112,9 @@ def test_telemetry_rule_writes_the_same_item_shape_as_the_local_stack(template: 
     _, rule = only(template, "AWS::IoT::TopicRule", lambda p: _first_action(p) == "DynamoDBv2")
     added = set(re.findall(r" AS (\w+)", rule["Properties"]["TopicRulePayload"]["Sql"]))
 
-    # When the local stack stores a heartbeat through HistoryTable.put_telemetry
-    from humwatch.dal.history import HistoryTable
+    # When the local stack stores a heartbeat through DeviceTelemetry.put
+    from humwatch.dal.devices import DeviceTelemetry
+    from humwatch.dal.table_client import TableClient
 
     class RecordingClient:
         def __init__(self) -> None:
@@ -124,7 +125,7 @@ def test_telemetry_rule_writes_the_same_item_shape_as_the_local_stack(template: 
             return {}
 
     client = RecordingClient()
-    HistoryTable("history", client=client).put_telemetry("fan-01", {"version": "1.0", "spool_clips": 0})
+    DeviceTelemetry(TableClient("history", client=client)).put("fan-01", {"version": "1.0", "spool_clips": 0})
 
     # Then both add exactly the same attributes to what the device sent
     (item,) = client.items

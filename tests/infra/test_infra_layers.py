@@ -36,7 +36,7 @@ def test_humwatch_layer_holds_only_what_the_handlers_import(synthesized: Any) ->
     shipped = {str(p.relative_to(package.parent)) for p in package.rglob("*.py")}
     assert shipped == set(build.humwatch_modules)
     assert "humwatch/contracts.py" in shipped
-    for excluded in ("humwatch/cli/", "humwatch/local/"):
+    for excluded in ("humwatch/cli/", "humwatch/local/", "humwatch/research/"):
         assert not any(m.startswith(excluded) for m in shipped), excluded
 
 

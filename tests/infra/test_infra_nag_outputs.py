@@ -37,27 +37,21 @@ def test_no_error_or_warning_annotations(synthesized: Any) -> None:
 
 
 def test_outputs_tell_the_user_what_was_created(template: dict[str, Any]) -> None:
+    from humwatch.contracts import StackOutput
+
     outputs = template["Outputs"]
-    assert {
-        "ClipsBucketName",
-        "HistoryTableName",
-        "AlertTopicArn",
-        "OpsTopicArn",
-        "DevicePolicyName",
-        "IotEndpointCommand",
-        "ProvisionDeviceCommand",
-        "DashboardName",
-    } <= set(outputs)
+    # Exactly the keys of the contract: the operator CLI reads names by these keys, nothing else
+    assert set(outputs) == {key.value for key in StackOutput}
     command = render(outputs["ProvisionDeviceCommand"]["Value"])
     assert command.startswith("humwatch provision-device THING_NAME --stack <AWS::StackName>")
     assert "describe-endpoint" in outputs["IotEndpointCommand"]["Value"]
 
 
 def test_operator_cli_discovers_every_name_it_needs_from_the_outputs(template: dict[str, Any]) -> None:
-    # Given the output keys, when the CLI matches them as it does against a deployed stack
-    from humwatch.ops.settings import match_outputs
+    # Given the output keys, when the CLI reads them as it does from a deployed stack
+    from humwatch.ops.settings import from_outputs
 
-    found = match_outputs({key: f"value-of-{key}" for key in template["Outputs"]})
+    found = from_outputs({key: f"value-of-{key}" for key in template["Outputs"]})
 
     # Then table, bucket, policy and alert topic resolve, and no hint is mistaken for an endpoint
     assert found["table"] == "value-of-HistoryTableName"

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from lambda_harness import TopicInbox, subscribe_inbox
 from moto.server import ThreadedMotoServer
+from trained_bundles import TrainedBundles
 
 from humwatch.contracts import ResourceNames
 from humwatch.dal import aws
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.provisioning import StackResources, provision_stack
+from humwatch.detectors import DEFAULT_DETECTOR
 
 _FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -72,17 +74,21 @@ def history(aws_stack: StackResources) -> HistoryTable:
 
 # --- Lambda functions against the moto stack -------------------------------------------------------
 @pytest.fixture(scope="session")
-def trained_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (tiny) ONNX model bundle trained on synthetic normal fan clips: 12 clips of 3 s,
-    3 epochs (~1 s). Clips scored in tests come from the same machine (normal) or are loud noise."""
+def trained_bundles(tmp_path_factory: pytest.TempPathFactory) -> TrainedBundles:
+    """Bundles trained on 12 synthetic normal fan clips of 3 s. Clips scored in the tests come from
+    the same machine (normal) or carry a fault on top of it."""
     from humwatch.datasets import load_labelled_clips
-    from humwatch.synth import write_dataset
-    from humwatch.training import train_model
+    from humwatch.research.synth import write_dataset
 
     root = tmp_path_factory.mktemp("model")
     manifest = write_dataset(root / "clips", n_clips=12, duration_s=3.0, seed=7, machine_type="fan")
-    train_model(load_labelled_clips([manifest]), root / "bundle", epochs=3, model_id="fan-test", seed=0)
-    return root / "bundle"
+    return TrainedBundles(load_labelled_clips([manifest]), root)
+
+
+@pytest.fixture(scope="session")
+def trained_bundle_dir(trained_bundles: TrainedBundles) -> Path:
+    """The default detector's bundle: the model a user gets from `humwatch train`."""
+    return trained_bundles.dir_for(DEFAULT_DETECTOR)
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from humwatch.alerts.policy import AlertState, ClipFlag, Severity
 from humwatch.cli import cli
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.provisioning import StackResources
+from humwatch.detectors.blog_ae.autoencoder import Autoencoder
+from humwatch.detectors.blog_ae.graph import build_scoring_graph
 from humwatch.features import FeatureParams
-from humwatch.model.autoencoder import Autoencoder
 from humwatch.model.bundle import ModelBundle, ModelManifest, sha256_hex
-from humwatch.model.onnx_export import export_scoring_model
 from humwatch.records import ClipRecord, ClipStatus, DeviceState
 
 THRESHOLD = 1.0
@@ -79,12 +79,12 @@ def seed_device(
     model_id: str | None = None,
 ) -> Seeded:
     """Register `thing`, write one clip per score (None -> a REJECTED silent clip), save its state."""
-    history.put_device(thing, model_id=model_id, machine_type=machine_type)
+    history.devices.put(thing, model_id=model_id, machine_type=machine_type)
     records = []
     for i, score in enumerate(scores):
         at = start + i * every
         record = clip(thing, at, score, rejected="silent" if score is None else None)
-        assert history.put_clip_result(record)
+        assert history.clips.put(record)
         records.append(record)
     scored = [r for r in records if r.status is ClipStatus.SCORED]
     if scored:
@@ -111,7 +111,7 @@ def seed_device(
             model_version="v1",
             alerts_sent=1 if alert_at else 0,
         )
-        history.save_state(thing, state, 0)
+        history.alert_states.save(thing, state, 0)
     return Seeded(thing, records)
 
 
@@ -156,7 +156,7 @@ def make_bundle(directory: Path, version: str, *, seed: int = 0) -> ModelBundle:
     """An untrained (random-weight) but real blog-style scoring graph and a valid manifest."""
     params = FeatureParams.model_validate({})  # the defaults
     model = Autoencoder.initialise(params.n_mels * params.frames, np.random.default_rng(seed))
-    onnx_bytes = export_scoring_model(params, model)
+    onnx_bytes = build_scoring_graph(params, model).serialize()
     manifest = ModelManifest.model_validate(
         {
             "format_version": 1,

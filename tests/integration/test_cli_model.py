@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_process import humwatch
 
-from humwatch.synth import write_dataset
+from humwatch.research.synth import write_dataset
 
 CLIP_SECONDS = 3.0
 

@@ -14,8 +14,8 @@ import pytest
 from cli_process import humwatch
 
 from humwatch.model.bundle import ModelBundle
+from humwatch.research.synth import write_dataset
 from humwatch.scoring import Scorer, score_clip
-from humwatch.synth import write_dataset
 
 CLIP_SECONDS = 4.0
 
@@ -95,6 +95,17 @@ def test_blog_ae_stays_available(data_dir: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "ae" / "model.json").read_text())["model_type"] == "blog-ae"
 
 
+def test_an_option_the_default_detector_does_not_use_is_refused_with_a_clear_error(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # Given the default detector (spectral-gauss has no epochs) and an autoencoder option
+    result = humwatch("train", data_dir, "--out", tmp_path / "sg", "--epochs", "5")
+    # Then the command stops with one clear line instead of ignoring the option, and writes nothing
+    assert result.returncode == 2
+    assert "error: spectral-gauss does not use the option(s) epochs" in result.stderr
+    assert not (tmp_path / "sg").exists()
+
+
 def test_evaluate_suite_quick_writes_the_table_and_json(tmp_path: Path) -> None:
     result = humwatch("evaluate-suite", "--out", tmp_path / "eval", "--quick", "--no-real")
     assert result.returncode == 0, result.stderr
@@ -148,12 +159,12 @@ def test_bad_policy_is_a_clean_error() -> None:
 @pytest.mark.shared_data
 def test_real_dcase_machine_unseen_normals_pass_and_the_anomaly_alarms(real_data_dir: Path) -> None:
     from humwatch.datasets import load_labelled_clips
-    from humwatch.detectors.train import train_spectral_model
+    from humwatch.detectors import DEFAULT_DETECTOR, train_bundle
 
     # Given the first 60 normal clips of the real DCASE id_00 machine
     clips = load_labelled_clips([real_data_dir / "dcase2020-id00" / "train"])
     clips = sorted(clips, key=lambda c: c.path.name)
-    bundle = train_spectral_model(clips[:60], None, target_fpr=0.01)
+    bundle = train_bundle(DEFAULT_DETECTOR, clips[:60], None, target_fpr=0.01)
     scorer = Scorer(bundle)
     # When the other 15 normals and the anomaly are scored
     normal = [score_clip(scorer, c.path) for c in clips[60:]]

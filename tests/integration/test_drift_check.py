@@ -24,8 +24,8 @@ from humwatch.dal.report_store import ReportStore
 from humwatch.drift import DriftReport
 from humwatch.model.bundle import ModelBundle
 from humwatch.records import ClipRecord, ClipStatus
+from humwatch.research.synth import MachineSpec, synth_clip
 from humwatch.scoring import Scorer
-from humwatch.synth import MachineSpec, synth_clip
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -37,7 +37,7 @@ def seed_scored_clips(history: HistoryTable, scorer: Scorer, thing: str, *, n: i
         score = scorer.score(DecodedAudio(samples, 16000, 3.0, 16000, 1))
         at = NOW - timedelta(minutes=30 * (n - i))
         clip_id = str(uuid.uuid4())
-        history.put_clip_result(
+        history.clips.put(
             ClipRecord(
                 thing=thing,
                 clip_id=clip_id,
@@ -64,7 +64,7 @@ def seeded(aws_stack: StackResources, history: HistoryTable, trained_bundle_dir:
     )
     scorer = Scorer(bundle)
     for thing in ("steady-01", "louder-02", "quiet-03"):
-        history.put_device(thing, machine_type="fan")
+        history.devices.put(thing, machine_type="fan")
     seed_scored_clips(history, scorer, "steady-01", n=24, gain_db=0.0)
     seed_scored_clips(history, scorer, "louder-02", n=24, gain_db=12.0)
 
@@ -121,7 +121,7 @@ def test_silent_devices_are_reported_once_per_cooldown(
         s3_key="clips/quiet-03/x.flac",
         reason="silent",
     )
-    history.put_clip_result(old)
+    history.clips.put(old)
     handler = load_handler("drift_check")
     # When the check runs three times the same day (each run rewrites the day's report)
     first, second, third = (

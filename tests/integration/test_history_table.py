@@ -1,5 +1,6 @@
-"""HistoryTable against a moto server: conditional writes, paging, the anomaly index, the
-optimistic lock, acknowledgements, labels and the registries."""
+"""The history table's item classes against a moto server: conditional writes, paging, the anomaly
+index, the optimistic lock, acknowledgements, labels, the registries, and the single-table layout
+they share (docs/architecture.md, "History table")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from humwatch.alerts.policy import AlertState, ClipFlag
+from humwatch.dal import aws
 from humwatch.dal.history import HistoryTable
+from humwatch.dal.provisioning import StackResources
 from humwatch.errors import ConflictError, NotFound
 from humwatch.records import ClipRecord, ClipStatus, DeviceState
 
@@ -36,9 +39,9 @@ def record(thing: str, minutes: int, *, anomalous: bool = False) -> ClipRecord:
 
 def test_a_clip_result_is_written_once_and_reads_back_typed(history: HistoryTable):
     item = record("fan-1", 0, anomalous=True)
-    assert history.put_clip_result(item) is True
-    assert history.put_clip_result(item.model_copy(update={"score": 9.0})) is False
-    stored = history.get_clip("fan-1", item.captured_at, item.clip_id)
+    assert history.clips.put(item) is True
+    assert history.clips.put(item.model_copy(update={"score": 9.0})) is False
+    stored = history.clips.get("fan-1", item.captured_at, item.clip_id)
     assert stored is not None
     assert (
         stored.score == 2.0
@@ -47,55 +50,57 @@ def test_a_clip_result_is_written_once_and_reads_back_typed(history: HistoryTabl
     )
 
 
-def test_query_clips_pages_filters_by_time_and_orders(history: HistoryTable):
+def test_clip_queries_page_filter_by_time_and_order(history: HistoryTable):
     items = [record("fan-1", m, anomalous=m % 3 == 0) for m in range(0, 70, 5)]  # 14 clips over midnight
     for item in items:
-        history.put_clip_result(item)
-    history.put_clip_result(record("fan-2", 1))
-    newest_first = list(history.query_clips("fan-1", page_size=3))
+        history.clips.put(item)
+    history.clips.put(record("fan-2", 1))
+    newest_first = list(history.clips.query("fan-1", page_size=3))
     assert [r.clip_id for r in newest_first] == [r.clip_id for r in reversed(items)]
-    oldest_first = list(history.query_clips("fan-1", newest_first=False, page_size=4))
+    oldest_first = list(history.clips.query("fan-1", newest_first=False, page_size=4))
     assert [r.clip_id for r in oldest_first] == [r.clip_id for r in items]
     window = list(
-        history.query_clips("fan-1", since=T0 + timedelta(minutes=10), until=T0 + timedelta(minutes=30))
+        history.clips.query("fan-1", since=T0 + timedelta(minutes=10), until=T0 + timedelta(minutes=30))
     )
     assert len(window) == 5
-    assert len(list(history.query_clips("fan-1", limit=5, page_size=2))) == 5
-    anomalies = list(history.query_clips("fan-1", anomalies_only=True, page_size=2))
+    assert len(list(history.clips.query("fan-1", limit=5, page_size=2))) == 5
+    anomalies = list(history.clips.query("fan-1", anomalies_only=True, page_size=2))
     assert len(anomalies) == sum(i.is_anomaly for i in items) and all(a.is_anomaly for a in anomalies)
-    assert list(history.query_clips("nobody")) == []
+    assert list(history.clips.query("nobody")) == []
 
 
-def test_query_anomalies_reads_the_sparse_index_per_utc_day(history: HistoryTable):
+def test_anomaly_queries_read_the_sparse_index_per_utc_day(history: HistoryTable):
     for m in (0, 30, 59, 61, 90):
-        history.put_clip_result(record("fan-1", m, anomalous=True))
-    history.put_clip_result(record("fan-2", 10, anomalous=True))
-    history.put_clip_result(record("fan-2", 20, anomalous=False))
-    day1 = list(history.query_anomalies("2026-11-26", page_size=1))
-    day2 = list(history.query_anomalies(T0.date() + timedelta(days=1)))
+        history.clips.put(record("fan-1", m, anomalous=True))
+    history.clips.put(record("fan-2", 10, anomalous=True))
+    history.clips.put(record("fan-2", 20, anomalous=False))
+    day1 = list(history.clips.anomalies("2026-11-26", page_size=1))
+    day2 = list(history.clips.anomalies(T0.date() + timedelta(days=1)))
     assert len(day1) == 4 and len(day2) == 2
     assert [r.captured_at for r in day1] == sorted((r.captured_at for r in day1), reverse=True)
-    assert {r.thing for r in history.query_anomalies("2026-11-26", thing="fan-2")} == {"fan-2"}
+    assert {r.thing for r in history.clips.anomalies("2026-11-26", thing="fan-2")} == {"fan-2"}
 
 
 def test_state_writes_are_optimistically_locked(history: HistoryTable):
     flag = ClipFlag("c1", T0, True, 1.5)
-    first = history.save_state("fan-1", DeviceState(thing="fan-1", alert=AlertState(recent=(flag,))), 0)
+    first = history.alert_states.save(
+        "fan-1", DeviceState(thing="fan-1", alert=AlertState(recent=(flag,))), 0
+    )
     assert first.rev == 1
     with pytest.raises(ConflictError):
-        history.save_state("fan-1", DeviceState(thing="fan-1"), 0)  # someone created it already
-    second = history.save_state("fan-1", first.model_copy(update={"last_score": 3.0}), 1)
+        history.alert_states.save("fan-1", DeviceState(thing="fan-1"), 0)  # someone created it already
+    second = history.alert_states.save("fan-1", first.model_copy(update={"last_score": 3.0}), 1)
     with pytest.raises(ConflictError):
-        history.save_state("fan-1", first, 1)  # stale revision
-    stored = history.get_state("fan-1")
+        history.alert_states.save("fan-1", first, 1)  # stale revision
+    stored = history.alert_states.get("fan-1")
     assert stored == second and stored.alert.recent == (flag,) and stored.rev == 2
 
 
 def test_ack_stamps_the_state_and_needs_a_known_device(history: HistoryTable):
     with pytest.raises(NotFound, match="no alert state"):
-        history.ack("ghost")
-    history.save_state("fan-1", DeviceState(thing="fan-1", alert=AlertState(last_alert_at=T0)), 0)
-    acked = history.ack("fan-1", T0 + timedelta(minutes=5))
+        history.alert_states.ack("ghost")
+    history.alert_states.save("fan-1", DeviceState(thing="fan-1", alert=AlertState(last_alert_at=T0)), 0)
+    acked = history.alert_states.ack("fan-1", T0 + timedelta(minutes=5))
     assert (
         acked.alert.acked_at == T0 + timedelta(minutes=5) and acked.alert.is_acknowledged and acked.rev == 2
     )
@@ -103,41 +108,74 @@ def test_ack_stamps_the_state_and_needs_a_known_device(history: HistoryTable):
 
 def test_labels_round_trip_and_unknown_clips_are_not_found(history: HistoryTable):
     item = record("fan-1", 0, anomalous=True)
-    history.put_clip_result(item)
-    labelled = history.set_label("fan-1", item.clip_id, "normal", "bearing was greased")
+    history.clips.put(item)
+    labelled = history.clips.set_label("fan-1", item.clip_id, "normal", "bearing was greased")
     assert labelled.label == "normal" and labelled.label_note == "bearing was greased"
-    assert history.find_clip("fan-1", item.clip_id) == labelled
+    assert history.clips.find("fan-1", item.clip_id) == labelled
     with pytest.raises(NotFound):
-        history.set_label("fan-1", str(uuid.uuid4()), "anomaly")
+        history.clips.set_label("fan-1", str(uuid.uuid4()), "anomaly")
     with pytest.raises(ValueError, match="label must be"):
-        history.set_label("fan-1", item.clip_id, "maybe")
+        history.clips.set_label("fan-1", item.clip_id, "maybe")
 
 
 def test_device_and_model_registries(history: HistoryTable):
-    assert history.list_devices() == [] and history.get_default_model() is None
-    history.put_device("fan-1", machine_type="fan", model_id="fan-a")
-    kept = history.put_device("fan-1", overwrite=False)  # first-clip registration keeps the entry
+    assert history.devices.all() == [] and history.models.default_model_id() is None
+    history.devices.put("fan-1", machine_type="fan", model_id="fan-a")
+    kept = history.devices.put("fan-1", overwrite=False)  # first-clip registration keeps the entry
     assert kept.machine_type == "fan" and kept.model_id == "fan-a"
-    history.put_device("pump-2", machine_type="pump")
-    assert [d.thing for d in history.list_devices()] == ["fan-1", "pump-2"]
+    history.devices.put("pump-2", machine_type="pump")
+    assert [d.thing for d in history.devices.all()] == ["fan-1", "pump-2"]
     with pytest.raises(NotFound):
-        history.set_default_model("fan-a")  # not published yet
-    history.set_model_pointer("fan-a", "v1", "aa")
-    history.set_model_pointer("fan-a", "v2", "bb", expected_version="v1")
+        history.models.set_default("fan-a")  # not published yet
+    history.models.set_pointer("fan-a", "v1", "aa")
+    history.models.set_pointer("fan-a", "v2", "bb", expected_version="v1")
     with pytest.raises(ConflictError):
-        history.set_model_pointer("fan-a", "v3", "cc", expected_version="v1")
-    history.set_default_model("fan-a")
-    assert history.get_default_model() == "fan-a"
-    assert [(m.model_id, m.version) for m in history.list_models()] == [("fan-a", "v2")]
+        history.models.set_pointer("fan-a", "v3", "cc", expected_version="v1")
+    history.models.set_default("fan-a")
+    assert history.models.default_model_id() == "fan-a"
+    assert [(m.model_id, m.version) for m in history.models.all()] == [("fan-a", "v2")]
 
 
 def test_telemetry_is_the_last_heartbeat(history: HistoryTable):
-    assert history.get_telemetry("fan-1") is None
-    history.put_telemetry("fan-1", {"sent_at": "2026-11-26T23:00:00Z", "spool_clips": 3, "last_error": None})
-    history.put_telemetry("fan-1", {"sent_at": "2026-11-26T23:01:00Z", "spool_clips": 0})
-    telemetry = history.get_telemetry("fan-1")
+    assert history.telemetry.get("fan-1") is None
+    history.telemetry.put("fan-1", {"sent_at": "2026-11-26T23:00:00Z", "spool_clips": 3, "last_error": None})
+    history.telemetry.put("fan-1", {"sent_at": "2026-11-26T23:01:00Z", "spool_clips": 0})
+    telemetry = history.telemetry.get("fan-1")
     assert telemetry is not None and telemetry.payload == {
         "sent_at": "2026-11-26T23:01:00Z",
         "spool_clips": 0,
     }
     assert telemetry.received_at is not None
+
+
+def test_every_item_type_lives_in_the_one_table_under_its_documented_keys(
+    aws_stack: StackResources, history: HistoryTable
+) -> None:
+    # Given one item of each type written through its class
+    clip = record("fan-1", 0, anomalous=True)
+    history.clips.put(clip)
+    history.alert_states.save("fan-1", DeviceState(thing="fan-1"), 0)
+    history.telemetry.put("fan-1", {"spool_clips": 0})
+    history.devices.put("fan-1", machine_type="fan")
+    history.models.set_pointer("fan-a", "v1", "aa")
+    history.models.set_default("fan-a")
+
+    # When the table is read with the raw keys docs/architecture.md lists
+    raw = aws.client("dynamodb", endpoint_url=aws_stack.endpoint_url)
+
+    def item(pk: str, sk: str) -> dict[str, object] | None:
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        found: dict[str, object] | None = raw.get_item(TableName=aws_stack.table, Key=key).get("Item")
+        return found
+
+    # Then every item is where the single-table design puts it
+    clip_item = item("device#fan-1", "clip#2026-11-26T23:00:00Z#" + clip.clip_id)
+    assert clip_item is not None
+    assert clip_item["gsi1pk"] == {"S": "anomaly#2026-11-26"}
+    assert clip_item["gsi1sk"] == {"S": f"2026-11-26T23:00:00Z#fan-1#{clip.clip_id}"}
+    assert item("device#fan-1", "state") is not None
+    assert item("device#fan-1", "telemetry") is not None
+    assert item("registry", "device#fan-1") is not None
+    assert item("registry", "model#fan-a") is not None
+    default = item("registry", "default-model")
+    assert default is not None and default["model_id"] == {"S": "fan-a"}

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from humwatch.local.mqtt_broker import BrokerError, MosquittoBroker
-from humwatch.local.pki import CA, issue_cert, issue_server_cert, load_ca, make_ca
+from humwatch.pki import CA, issue_cert, issue_server_cert, load_ca, make_ca
 
 
 @pytest.fixture()

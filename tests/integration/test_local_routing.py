@@ -5,6 +5,7 @@ iot-data shim and the IoT rules engine. The real handlers are exercised by tests
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
@@ -15,14 +16,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from humwatch import contracts
+from humwatch import contracts, pki
 from humwatch.dal import aws
 from humwatch.dal.device_channel import DeviceChannel
 from humwatch.dal.local_resources import LocalResources
 from humwatch.dal.notifier import Notifier
 from humwatch.dal.provisioning import StackResources
 from humwatch.dal.sqs_queue import SqsQueue
-from humwatch.local import pki
 from humwatch.local.alert_inbox import AlertInbox
 from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
@@ -297,20 +297,33 @@ def test_given_device_acl_then_a_device_cannot_publish_as_another_thing(
     assert [e["clip_id"] for e in events] == ["own"]
 
 
-def test_given_no_client_certificate_then_the_broker_refuses_the_connection(
-    mqtt_env: tuple[pki.CA, Broker],
+def _tls_handshake_without_certificate(broker: Broker, ca: pki.CA) -> ssl.SSLError | None:
+    """Open a TCP connection (it must be accepted) and run a TLS 1.2 handshake that trusts the CA
+    but offers no client certificate. TLS 1.2 because there the server checks the client
+    certificate inside the handshake; TLS 1.3 reports the refusal only on the first read."""
+    context = ssl.create_default_context(cafile=str(ca.cert_path))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection((broker.host, broker.port), timeout=5) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname=broker.host):
+                return None
+        except ssl.SSLError as exc:
+            return exc
+
+
+def test_given_no_client_certificate_then_the_broker_refuses_the_tls_handshake(
+    mqtt_env: tuple[pki.CA, Broker], tmp_path: Path
 ) -> None:
     ca, broker = mqtt_env
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="anonymous")
-    client.tls_set(ca_certs=str(ca.cert_path))
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
-    try:
-        client.connect(broker.host, broker.port)
-        client.loop_start()
-        refused = not connected.wait(2)
-    except (OSError, ssl.SSLError):
-        refused = True
-    finally:
-        client.loop_stop()
-    assert refused
+    # Given a live broker: a device with a certificate from the CA connects and subscribes
+    device, _ = _device(ca, broker, "fan-01", tmp_path, contracts.upload_response_topic("fan-01"))
+    device.disconnect()
+    device.loop_stop()
+
+    # When a client without a certificate connects to the same port (TCP accepted: no OSError)
+    refusal = _tls_handshake_without_certificate(broker, ca)
+
+    # Then the TLS handshake itself fails with the server's alert, before any MQTT is spoken (a
+    # certificate problem on the client's side would be CERTIFICATE_VERIFY_FAILED instead)
+    assert refusal is not None, "the broker completed a TLS handshake without a client certificate"
+    assert refusal.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE", refusal

@@ -25,7 +25,7 @@ def test_publish_uploads_with_sha256_then_switches_the_pointer(
     bundle = ModelBundle.load(trained_bundle_dir)
     pointer = store.publish_dir(trained_bundle_dir, "fan-a", history, make_default=True)
     assert pointer.version == bundle.manifest.version and pointer.sha256 == sha256_hex(bundle.onnx_bytes)
-    assert history.get_model_pointer("fan-a") == pointer and history.get_default_model() == "fan-a"
+    assert history.models.pointer("fan-a") == pointer and history.models.default_model_id() == "fan-a"
     s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url)
     head = s3.head_object(Bucket=aws_stack.bucket, Key=f"models/fan-a/{pointer.version}/model.onnx")
     assert head["Metadata"]["sha256"] == pointer.sha256

@@ -38,7 +38,7 @@ def test_devices_show_last_clip_alert_model_and_silence(
         severity=Severity.CRITICAL,
     )
     seed_device(history, "fan-03", [0.4, 0.4], start=NOW - timedelta(hours=2, minutes=5))
-    history.put_telemetry(
+    history.telemetry.put(
         "fan-03",
         {
             "sent_at": NOW.isoformat(),
@@ -50,7 +50,7 @@ def test_devices_show_last_clip_alert_model_and_silence(
         },
         received_at=NOW - timedelta(seconds=30),
     )
-    history.put_device("pump-01", model_id=None, machine_type="pump")
+    history.devices.put("pump-01", model_id=None, machine_type="pump")
 
     # When the operator lists the devices
     rows = _devices(aws_stack)
@@ -112,7 +112,7 @@ def test_label_round_trip_shows_in_history(aws_stack: StackResources, history: H
     # Then the command confirms it and the label is stored on the clip's item and shown in history
     assert result.exit_code == 0, result.output
     assert "as normal (false alarm)" in result.output
-    stored = history.find_clip("fan-02", anomalous.clip_id)
+    stored = history.clips.find("fan-02", anomalous.clip_id)
     assert stored is not None and stored.label == "normal" and stored.label_note == "forklift passing"
     rows = json.loads(run(["history", "-d", "fan-02", "--format", "json", *stack_args(aws_stack)]).stdout)
     by_id = {row["clip_id"]: row for row in rows}
@@ -123,7 +123,7 @@ def test_label_round_trip_shows_in_history(aws_stack: StackResources, history: H
     # And relabelling replaces the label (and drops the old note)
     again = run(["label", "fan-02", anomalous.clip_id, "--as", "anomaly", *stack_args(aws_stack)])
     assert "(alert confirmed)" in again.output
-    stored = history.find_clip("fan-02", anomalous.clip_id)
+    stored = history.clips.find("fan-02", anomalous.clip_id)
     assert stored is not None and stored.label == "anomaly" and stored.label_note is None
 
 
@@ -154,14 +154,14 @@ def test_ack_acknowledges_an_active_alert_once(aws_stack: StackResources, histor
     # Then the state records the ack and the devices view shows it as acknowledged
     assert result.exit_code == 0, result.output
     assert result.output.startswith("acknowledged fan-02 (warning since")
-    state = history.get_state("fan-02")
+    state = history.alert_states.get("fan-02")
     assert state is not None and state.alert.acked_at is not None and state.alert.is_acknowledged
     assert _devices(aws_stack)["fan-02"]["alert"] == "acked warning"
 
     # And a second ack changes nothing and says so
     again = run(["ack", "fan-02", *stack_args(aws_stack)])
     assert "already acknowledged" in again.output
-    after = history.get_state("fan-02")
+    after = history.alert_states.get("fan-02")
     assert after is not None and after.rev == state.rev
 
 
@@ -171,7 +171,7 @@ def test_ack_without_active_alert_or_for_unknown_device(
     seed_device(history, "fan-01", [0.4, 0.5], start=NOW - timedelta(minutes=10))
     quiet = run(["ack", "fan-01", *stack_args(aws_stack)])
     assert quiet.exit_code == 0 and "no active alert" in quiet.output
-    state = history.get_state("fan-01")
+    state = history.alert_states.get("fan-01")
     assert state is not None and state.alert.acked_at is None
     unknown = run(["ack", "nope", *stack_args(aws_stack)])
     assert isinstance(unknown.exception, NotFound)

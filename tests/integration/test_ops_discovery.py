@@ -22,7 +22,7 @@ def _deploy_outputs_stack(stack: StackResources, name: str) -> None:
         "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "HistoryTableName": {"Value": stack.table},
-            "ClipsBucketName5C1F2A3B": {"Value": stack.bucket},
+            "ClipsBucketName": {"Value": stack.bucket},
             "DevicePolicyName": {"Value": "humwatch-device-policy"},
         },
     }

@@ -18,7 +18,7 @@ from ops_seed import make_bundle, reset_moto_data, run
 from humwatch.local.device_client import LocalDeviceClient
 from humwatch.local.settings import LocalStackOptions
 from humwatch.local.stack import LocalStack
-from humwatch.synth import MachineSpec, synth_clip
+from humwatch.research.synth import MachineSpec, synth_clip
 
 
 @pytest.fixture

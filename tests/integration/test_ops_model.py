@@ -47,9 +47,9 @@ def test_publish_uploads_with_sha256_and_switches_the_pointer(
     assert "published fan-demo@20261126T140000Z" in result.output
     head = s3.head_object(Bucket=aws_stack.bucket, Key="models/fan-demo/20261126T140000Z/model.onnx")
     assert head["Metadata"]["sha256"] == sha256_hex(bundle.onnx_bytes)
-    pointer = history.get_model_pointer("fan-demo")
+    pointer = history.models.pointer("fan-demo")
     assert pointer is not None and pointer.version == "20261126T140000Z"
-    assert history.get_default_model() == "fan-demo"
+    assert history.models.default_model_id() == "fan-demo"
     loaded = ModelStore(aws_stack.bucket, client=s3).load_bundle(
         "fan-demo", pointer.version, expected_sha256=pointer.sha256
     )
@@ -57,8 +57,8 @@ def test_publish_uploads_with_sha256_and_switches_the_pointer(
 
     # And a new version switches the pointer; model list shows the current one and its devices
     make_bundle(tmp_path / "v2", "20261126T150000Z", seed=1)
-    history.put_device("fan-01", model_id="fan-demo")
-    history.put_device("fan-02")  # default model
+    history.devices.put("fan-01", model_id="fan-demo")
+    history.devices.put("fan-02")  # default model
     assert (
         run(
             ["model", "publish", str(tmp_path / "v2"), "--model-id", "fan-demo", *stack_args(aws_stack)]
@@ -90,7 +90,7 @@ def test_publish_refuses_a_corrupt_bundle_and_keeps_the_pointer(
     )
 
     assert isinstance(result.exception, ModelBundleError) and "does not match" in str(result.exception)
-    pointer = history.get_model_pointer("fan-demo")
+    pointer = history.models.pointer("fan-demo")
     assert pointer is not None and pointer.version == "v1"
 
 

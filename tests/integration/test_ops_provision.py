@@ -15,11 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from ops_seed import run, stack_args
 
+from humwatch import pki
 from humwatch.dal import aws
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.provisioning import StackResources
 from humwatch.errors import AlreadyExists, NotFound
-from humwatch.local import pki
+from humwatch.local_stack_file import LocalStackInfo
 
 POLICY = "humwatch-device-policy"
 
@@ -49,7 +50,7 @@ def test_provision_creates_thing_certificate_and_a_valid_edge_config(
     aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
 ) -> None:
     # Given a published model
-    history.set_model_pointer("fan-demo", "v1", "ab" * 32)
+    history.models.set_pointer("fan-demo", "v1", "ab" * 32)
     out = tmp_path / "fan-04"
 
     # When a device is provisioned with that model
@@ -81,7 +82,7 @@ def test_provision_creates_thing_certificate_and_a_valid_edge_config(
     assert config["capture"]["interval_s"] == 300.0 and config["spool"]["max_clips"] > 0
 
     # And the device is registered with its model
-    device = history.get_device("fan-04")
+    device = history.devices.get("fan-04")
     assert device is not None and device.model_id == "fan-demo" and device.machine_type == "fan"
 
 
@@ -155,21 +156,27 @@ def test_local_stack_provisioning_signs_with_the_local_ca(
 ) -> None:
     # Given a local stack settings file naming the moto server, the broker and the local CA
     ca = pki.make_ca(tmp_path / "pki")
-    settings = {
-        "format_version": 1,
-        "pid": os.getpid(),
-        "region": aws_stack.region,
-        "endpoint_url": aws_stack.endpoint_url,
-        "table": aws_stack.table,
-        "bucket": aws_stack.bucket,
-        "iot_policy": POLICY,
-        "mqtt_host": "127.0.0.1",
-        "mqtt_port": 18883,
-        "ca_file": str(ca.cert_path),
-        "ca_key_file": str(ca.key_path),
-    }
-    settings_file = tmp_path / "local-stack.json"
-    settings_file.write_text(json.dumps(settings))
+    assert aws_stack.endpoint_url
+    settings_file = LocalStackInfo(
+        pid=os.getpid(),  # this process stands in for the running local stack
+        started_at="2026-11-26T14:00:00Z",
+        region=aws_stack.region,
+        endpoint_url=aws_stack.endpoint_url,
+        table=aws_stack.table,
+        bucket=aws_stack.bucket,
+        iot_policy=POLICY,
+        mqtt_host="127.0.0.1",
+        mqtt_port=18883,
+        ca_file=str(ca.cert_path),
+        ca_key_file=str(ca.key_path),
+        alert_topic_arn=aws_stack.alert_topic_arn,
+        ops_topic_arn=aws_stack.ops_topic_arn,
+        clip_queue_url=aws_stack.queue_url,
+        clip_dlq_url=aws_stack.dlq_url,
+        iot_data_http_endpoint="http://127.0.0.1:1",
+        inbox_dir=str(tmp_path / "inbox"),
+        devices_dir=str(tmp_path / "devices"),
+    ).write(tmp_path)
     out = tmp_path / "fan-07"
 
     # When a device is provisioned with --local
@@ -189,4 +196,4 @@ def test_local_stack_provisioning_signs_with_the_local_ca(
     config = tomllib.loads((out / "config.toml").read_text())
     assert (config["mqtt"]["endpoint"], config["mqtt"]["port"]) == ("127.0.0.1", 18883)
     assert Path(config["mqtt"]["ca_file"]).read_bytes() == ca.cert_path.read_bytes()
-    assert history.get_device("fan-07") is not None
+    assert history.devices.get("fan-07") is not None

@@ -94,8 +94,8 @@ def test_report_has_a_section_and_timeline_per_device_anomalies_drift_and_labels
     )
     seed_device(history, "pump-01", [0.3] * 3, start=NOW - timedelta(days=1), machine_type="pump")
     anomalies = [r for r in faulty.records if r.is_anomaly]
-    history.set_label("fan-02", anomalies[0].clip_id, "normal", "door slammed")
-    history.set_label("fan-02", anomalies[-1].clip_id, "anomaly", "bearing noise confirmed")
+    history.clips.set_label("fan-02", anomalies[0].clip_id, "normal", "door slammed")
+    history.clips.set_label("fan-02", anomalies[-1].clip_id, "anomaly", "bearing noise confirmed")
     s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url, region=aws_stack.region)
     ReportStore(aws_stack.bucket, client=s3).put_drift_report(
         DriftReport(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from humwatch.datasets import load_labelled_clips
+from humwatch.detectors import DetectorType, train_bundle
 from humwatch.errors import AudioRejected
 from humwatch.scoring import Scorer, score_clip
-from humwatch.training import train_model
 
 pytestmark = pytest.mark.shared_data
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.shared_data
 def scorer(real_data_dir: Path) -> Scorer:
     # A small model on the first 12 DCASE 2020 id_00 normal clips (few epochs: this checks plumbing)
     clips = [c for c in load_labelled_clips([real_data_dir / "dcase2020-id00"]) if c.label == "normal"][:12]
-    return Scorer(train_model(clips, None, epochs=3, seed=0, model_id="real-smoke"))
+    return Scorer(train_bundle(DetectorType.BLOG_AE, clips, None, epochs=3, seed=0, model_id="real-smoke"))
 
 
 def test_every_real_file_is_scored(scorer: Scorer, real_data_dir: Path) -> None:

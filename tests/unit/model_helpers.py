@@ -8,9 +8,9 @@ from functools import lru_cache
 import numpy as np
 
 from humwatch.datasets import load_labelled_clips
+from humwatch.detectors import DetectorType, train_bundle
 from humwatch.model.bundle import ModelBundle
-from humwatch.synth import MachineSpec, synth_clip, write_dataset
-from humwatch.training import train_model
+from humwatch.research.synth import MachineSpec, synth_clip, write_dataset
 
 SNR_DB = 10.0
 CLIP_SECONDS = 4.0
@@ -24,7 +24,7 @@ def trained_bundle(seed: int = 0, epochs: int = 20) -> ModelBundle:
             tmp, machine_type="fan", n_clips=30, snr_db=SNR_DB, seed=1, duration_s=CLIP_SECONDS
         )
         clips = load_labelled_clips([manifest])
-        return train_model(clips, None, epochs=epochs, seed=seed, model_id="unit-test")
+        return train_bundle(DetectorType.BLOG_AE, clips, None, epochs=epochs, seed=seed, model_id="unit-test")
 
 
 def machine_clip(

@@ -1,14 +1,13 @@
 """Fuzz humwatch.audio.decode_audio: random and mutated bytes only ever end as AudioRejected.
 
 A clip arrives from the field over an unreliable link; whatever its bytes are, decoding must
-either succeed or raise the typed rejection, and must do so quickly (a slow decode of garbage
-would stall a whole Lambda batch).
+either succeed or raise the typed rejection. How fast it does so is measured in benchmarks/, not
+asserted here: a wall-clock limit depends on the machine and on its load, not on the code.
 """
 
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,9 @@ from hypothesis import strategies as st
 from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
 from humwatch.errors import AudioRejected, AudioRejectReason
 
-PER_EXAMPLE_LIMIT_S = 2.0
 FUZZ = settings(
     max_examples=120,
-    deadline=int(PER_EXAMPLE_LIMIT_S * 1000),
+    deadline=None,  # no wall-clock limit per example (see the module docstring)
     derandomize=True,  # reproducible in CI; a failure prints the example
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
@@ -50,15 +48,12 @@ SEEDS = {
 
 
 def check_decode(data: bytes, **kwargs: object) -> DecodedAudio | None:
-    """Decode; return the audio or None on a typed rejection; fail on anything else or slowness."""
-    start = time.perf_counter()
+    """Decode; return the audio or None on a typed rejection; fail on any other exception."""
     try:
         audio = decode_audio(data, **kwargs)  # type: ignore[arg-type]
     except AudioRejected as exc:
         assert exc.code in REASONS
         audio = None
-    elapsed = time.perf_counter() - start
-    assert elapsed < PER_EXAMPLE_LIMIT_S, f"decode took {elapsed:.2f} s"
     if audio is not None:
         assert audio.samples.dtype == np.float32
         assert np.isfinite(audio.samples).all()

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from humwatch.detectors.frontend import (
+from humwatch.detectors.spectral_gauss.frontend import (
     GROUPS,
     FrontendParams,
     clip_statistics_numpy,
     frontend_model,
     min_samples,
 )
-from humwatch.detectors.onnx_graph import session
 from humwatch.features import FeatureParams, log_mel
-from humwatch.synth import MachineSpec, synth_clip
+from humwatch.model.session import create_session as session
+from humwatch.research.synth import MachineSpec, synth_clip
 
 FEATURES = FeatureParams()
 FRONTEND = FrontendParams()

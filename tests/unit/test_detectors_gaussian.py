@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from humwatch.detectors.gaussian import fit_band_max, fit_diagonal, fit_frames, kfold_indices, prominence
+from humwatch.detectors.spectral_gauss.gaussian import (
+    fit_band_max,
+    fit_diagonal,
+    fit_frames,
+    kfold_indices,
+    prominence,
+)
 
 
 def test_a_shift_in_one_dimension_out_of_hundreds_is_heard_when_scoring_the_top_dimensions() -> None:

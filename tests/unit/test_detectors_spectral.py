@@ -8,16 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from humwatch.detectors.onnx_graph import session
-from humwatch.detectors.spectral import SpectralConfig
-from humwatch.detectors.train import (
+from humwatch.detectors.spectral_gauss.detector import (
     StatisticsExtractor,
     TrainedSpectral,
     train_spectral,
     train_spectral_from_waveforms,
 )
+from humwatch.detectors.spectral_gauss.ensemble import SpectralConfig
 from humwatch.features import FeatureParams
-from humwatch.synth import MachineSpec, synth_clip
+from humwatch.model.session import create_session as session
+from humwatch.research.synth import MachineSpec, synth_clip
 
 SPEC = MachineSpec.from_seed("fan", 11)
 SECONDS = 4.0
@@ -91,14 +91,6 @@ def test_training_refuses_too_few_clips() -> None:
         train_spectral(stats, FeatureParams())
 
 
-def test_model_json_fields_carry_what_drift_and_scoring_need(trained: TrainedSpectral) -> None:
-    fields = trained.manifest_fields()
-    assert fields["model_type"] == "spectral-gauss"
-    assert fields["onnx_outputs"] == ["score", "member_scores", "band_means"]
-    assert len(fields["training_extra"]["band_means_mean"]) == FeatureParams().n_mels
-    assert fields["training_extra"]["score_samples_kind"] == "out-of-fold"
-
-
 def test_every_member_score_in_onnx_equals_the_numpy_member(trained: TrainedSpectral, scorer: object) -> None:
     # Given a normal clip and a bearing fault
     clips = [_clip(500), _clip(501, fault="bearing", severity=0.8)]
@@ -133,7 +125,7 @@ def test_the_clip_score_is_the_most_deviant_member_in_out_of_fold_units(trained:
 
 def test_the_per_band_option_scores_the_same_in_onnx_and_numpy() -> None:
     # Given a model whose modulation members standardise each band by its own OOF maxima
-    from humwatch.detectors.spectral import DEFAULT_MEMBERS
+    from humwatch.detectors.spectral_gauss.ensemble import DEFAULT_MEMBERS
 
     members = tuple(
         m.model_copy(update={"per_band": True}) if m.name.startswith("modulation") else m

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from humwatch.evaluation import ScoredClip, auc_score, compute_metrics, partial_auc, roc_curve
+from humwatch.research.evaluation import ScoredClip, auc_score, compute_metrics, partial_auc, roc_curve
 
 
 def clips(normal: list[float], anomaly: list[float], faults: list[str] | None = None) -> list[ScoredClip]:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from humwatch import contracts as c
-from humwatch.dal.history import clip_item
+from humwatch.dal.clip_results import clip_item
 from humwatch.records import ClipRecord, ClipStatus
 from humwatch.services.events import S3Notification
 

@@ -14,7 +14,7 @@ from humwatch.errors import ConfigError
 from humwatch.local.alert_inbox import parse_sns_envelope
 from humwatch.local.iot_rules import rule_event
 from humwatch.local.schedule import scheduled_event
-from humwatch.local.settings import LocalStackInfo, LocalStackOptions
+from humwatch.local.settings import LocalStackOptions
 from humwatch.local.sqs_event_source import failed_message_ids, sqs_lambda_event
 
 IDS = {"a", "b", "c"}
@@ -120,11 +120,6 @@ def test_given_bad_local_settings_then_a_config_error_names_the_value(
 
 def test_given_defaults_then_batch_window_is_the_deployed_one() -> None:
     assert LocalStackOptions.build().effective_batch_window_s == 5
-
-
-def test_given_no_state_file_then_reading_it_says_how_to_start_the_stack(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="humwatch local up"):
-        LocalStackInfo.read(tmp_path)
 
 
 def test_given_a_malformed_set_option_then_local_up_fails_with_a_one_line_error(

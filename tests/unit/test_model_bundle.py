@@ -68,7 +68,7 @@ def test_unknown_format_version_is_refused(bundle_dir: Path) -> None:
     ("change", "message"),
     [
         (lambda d: d.update(onnx_inputs=["audio"]), "onnx_inputs"),
-        (lambda d: d.update(onnx_outputs=["score", "band_means"]), "onnx_outputs"),
+        (lambda d: d.update(onnx_outputs=["score", "vector_errors"]), "onnx_outputs lacks"),
         (lambda d: d["features"].update(hop_length=4096), "hop_length"),
         (lambda d: d["features"].update(fmax=12000.0), "fmax"),
         (lambda d: d["features"].update(n_mels=0), "n_mels"),

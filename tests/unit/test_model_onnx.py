@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 from model_helpers import machine_clip, trained_bundle
 
+from humwatch.detectors.blog_ae.autoencoder import train_autoencoder
+from humwatch.detectors.blog_ae.graph import autoencoder_from_onnx, build_scoring_graph
 from humwatch.errors import AudioRejected
 from humwatch.features import FeatureParams, feature_vectors, log_mel
-from humwatch.model.autoencoder import train_autoencoder
-from humwatch.model.onnx_export import autoencoder_from_onnx, export_scoring_model
 from humwatch.scoring import Scorer
 
 REL_TOLERANCE = 1e-4
@@ -69,7 +69,7 @@ def test_blog_log_mode_graph_equals_python_path() -> None:
     rng = np.random.default_rng(0)
     train = [(rng.standard_normal(32_000) * 0.05).astype(np.float32) for _ in range(3)]
     vectors = np.concatenate([feature_vectors(log_mel(x, params), 5) for x in train]).astype(np.float32)
-    onnx_bytes = export_scoring_model(params, train_autoencoder(vectors, epochs=2, seed=0))
+    onnx_bytes = build_scoring_graph(params, train_autoencoder(vectors, epochs=2, seed=0)).serialize()
     import onnxruntime as ort
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
@@ -82,7 +82,7 @@ def test_blog_log_mode_graph_equals_python_path() -> None:
 def test_weights_read_back_from_the_graph_equal_the_trained_ones() -> None:
     vectors = np.random.default_rng(1).standard_normal((600, 320)).astype(np.float32)
     model = train_autoencoder(vectors, epochs=1, seed=0)
-    back = autoencoder_from_onnx(export_scoring_model(FeatureParams(), model))
+    back = autoencoder_from_onnx(build_scoring_graph(FeatureParams(), model).serialize())
     for w, w_back in zip(model.weights, back.weights, strict=True):
         np.testing.assert_array_equal(w, w_back)
     np.testing.assert_allclose(back.mean, model.mean, rtol=1e-6)

@@ -1,4 +1,4 @@
-"""Autoencoder training, determinism and threshold calibration."""
+"""blog-ae: autoencoder training, determinism, the calibration hold-out and the bundle it writes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from model_helpers import trained_bundle
 
-from humwatch.model.autoencoder import train_autoencoder
-from humwatch.model.calibration import DEFAULT_TARGET_FPR, fit_threshold, split_holdout
+from humwatch.detectors.blog_ae.autoencoder import train_autoencoder
+from humwatch.detectors.blog_ae.detector import split_holdout
+from humwatch.model.calibration import DEFAULT_TARGET_FPR
 
 
 def vectors(seed: int = 0, n: int = 2000) -> np.ndarray:
@@ -74,44 +75,3 @@ def test_holdout_needs_enough_clips() -> None:
     assert len(split_holdout(["x"] * 5, fraction=0.2)[1]) == 3  # never fewer than 3 calibration clips
     with pytest.raises(ValueError, match="at least 4"):
         split_holdout(["x"] * 3)
-
-
-def test_gamma_threshold_hits_the_target_rate_on_gamma_data() -> None:
-    # Given many scores from a known gamma distribution
-    rng = np.random.default_rng(0)
-    scores = rng.gamma(shape=20.0, scale=0.05, size=5000)
-    block = fit_threshold(scores, target_fpr=0.01, method="gamma")
-    # Then the threshold is the 99th percentile and about 1% of fresh scores exceed it
-    fresh = rng.gamma(shape=20.0, scale=0.05, size=200_000)
-    assert np.mean(fresh > block["value"]) == pytest.approx(0.01, abs=0.002)
-    assert block["gamma"]["shape"] == pytest.approx(20.0, rel=0.1)
-
-
-def test_log_gamma_threshold_follows_a_heavy_right_tail() -> None:
-    # Given clip scores with a heavy right tail (log-normal), as real clip scores have
-    rng = np.random.default_rng(1)
-    scores = np.exp(rng.normal(0.0, 0.3, size=5000))
-    fresh = np.exp(rng.normal(0.0, 0.3, size=200_000))
-    log_gamma = fit_threshold(scores, target_fpr=0.01)
-    raw_gamma = fit_threshold(scores, target_fpr=0.01, method="gamma")
-    # Then the default (log-gamma) stays at or under the target (it errs on the quiet side), and
-    # the raw gamma lets more normal clips through
-    assert log_gamma["method"] == "log-gamma" and "log_origin" in log_gamma["gamma"]
-    log_fpr, raw_fpr = np.mean(fresh > log_gamma["value"]), np.mean(fresh > raw_gamma["value"])
-    assert 0.001 < log_fpr <= 0.011
-    assert raw_fpr > log_fpr
-
-
-@pytest.mark.parametrize("method", ["gamma", "log-gamma"])
-def test_identical_scores_fall_back_to_moments_instead_of_failing(method: str) -> None:
-    block = fit_threshold([0.5, 0.5, 0.5], target_fpr=0.01, method=method)  # type: ignore[arg-type]
-    assert block["value"] >= 0.5 and block["method"] == f"{method}-moments"
-
-
-def test_bad_scores_are_refused() -> None:
-    with pytest.raises(ValueError):
-        fit_threshold([0.5], 0.01)
-    with pytest.raises(ValueError):
-        fit_threshold([0.5, float("nan")], 0.01)
-    with pytest.raises(ValueError):
-        fit_threshold([0.5, 0.6], 0.01, method="empirical")  # type: ignore[arg-type]

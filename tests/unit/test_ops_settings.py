@@ -1,24 +1,28 @@
-"""Stack discovery: flags > environment > local-stack file > CloudFormation outputs."""
+"""Stack discovery: flags > environment > local-stack file > CloudFormation outputs.
+
+The local-stack file's own errors are tested with its model (test_local_stack_file.py); here,
+what the operator commands make of it."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from humwatch.contracts import StackOutput
 from humwatch.errors import ConfigError, NotFound
-from humwatch.ops.settings import StackSettings, match_outputs, resolve_settings
+from humwatch.local_stack_file import LocalStackInfo
+from humwatch.ops.settings import StackSettings, from_outputs, resolve_settings
 
 CFN_OUTPUTS = {
     "HistoryTableName": "Humwatch-HistoryTable-1ABC",
-    "ClipsBucketName0F3A9C2E": "humwatch-clipsbucket-xyz",  # CDK hash suffix inside a construct
+    "ClipsBucketName": "humwatch-clipsbucket-xyz",
     "DevicePolicyName": "Humwatch-DevicePolicy",
-    "IotDataEndpoint": "abc-ats.iot.eu-west-1.amazonaws.com",
     "AlertTopicArn": "arn:aws:sns:eu-west-1:123456789012:alerts",
-    "ProvisionCommand": "humwatch provision-device ...",
+    "IotEndpointCommand": "aws iot describe-endpoint --endpoint-type iot:Data-ATS",
+    "ProvisionDeviceCommand": "humwatch provision-device THING_NAME --stack Humwatch",
 }
 
 
@@ -64,7 +68,7 @@ def test_cloudformation_outputs_fill_what_flags_and_env_do_not(tmp_path: Path) -
     assert cfn.calls == [("Humwatch", "eu-west-1", None)]
     assert s.table == "Humwatch-HistoryTable-1ABC" and s.bucket == "humwatch-clipsbucket-xyz"
     assert s.iot_policy == "Humwatch-DevicePolicy"
-    assert s.iot_data_endpoint == "abc-ats.iot.eu-west-1.amazonaws.com"
+    assert s.iot_data_endpoint is None  # the endpoint command is a hint for people, not a host
     assert s.sources["table"] == "stack Humwatch" and s.sources["region"] == "env AWS_REGION"
 
 
@@ -106,10 +110,11 @@ def test_stack_without_the_needed_output_is_a_clear_error(tmp_path: Path) -> Non
         resolve(tmp_path, cfn, required=("table", "iot_policy"))
 
 
-def _write_local(path: Path, **overrides: object) -> Path:
-    data: dict[str, object] = {
-        "format_version": 1,
+def _write_local(directory: Path, **overrides: object) -> Path:
+    """A settings file as a running local stack writes it (this process stands in for the stack)."""
+    values: dict[str, object] = {
         "pid": os.getpid(),
+        "started_at": "2026-11-26T14:00:00Z",
         "region": "us-east-1",
         "endpoint_url": "http://127.0.0.1:5000",
         "table": "humwatch-history",
@@ -117,18 +122,24 @@ def _write_local(path: Path, **overrides: object) -> Path:
         "iot_policy": "humwatch-device-policy",
         "mqtt_host": "127.0.0.1",
         "mqtt_port": 18883,
-        "ca_file": "pki/ca.crt",
-        "ca_key_file": "pki/ca.key",
+        "ca_file": str(directory / "pki" / "ca.crt"),
+        "ca_key_file": str(directory / "pki" / "ca.key"),
+        "alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-alerts",
+        "ops_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-ops",
+        "clip_queue_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events",
+        "clip_dlq_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events-dlq",
         "iot_data_http_endpoint": "http://127.0.0.1:5001",
+        "inbox_dir": str(directory / "inbox"),
+        "devices_dir": str(directory / "devices"),
     }
-    data.update(overrides)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
-    return path
+    values.update(overrides)
+    directory.mkdir(parents=True, exist_ok=True)
+    return LocalStackInfo.model_validate(values).write(directory)
 
 
 def test_local_settings_file_from_default_location(tmp_path: Path) -> None:
-    _write_local(tmp_path / ".humwatch" / "local-stack.json")
+    stack_dir = tmp_path / ".humwatch"
+    _write_local(stack_dir)
     cfn = FakeCloudFormation(CFN_OUTPUTS)
     s = resolve(tmp_path, cfn, local=True, required=("table", "bucket", "iot_policy"))
     assert cfn.calls == []  # local mode never asks CloudFormation
@@ -138,54 +149,68 @@ def test_local_settings_file_from_default_location(tmp_path: Path) -> None:
         "127.0.0.1",
         18883,
     )
-    # relative paths are relative to the settings file
-    assert s.ca_file == str((tmp_path / ".humwatch" / "pki" / "ca.crt").resolve())
+    assert s.ca_file == str(stack_dir / "pki" / "ca.crt")
+    assert s.ca_key_file == str(stack_dir / "pki" / "ca.key")
+    assert s.alert_topic_arn == "arn:aws:sns:us-east-1:123456789012:humwatch-alerts"
     assert s.local and s.stack is None
+    assert s.sources["table"] == f"local {stack_dir / 'local-stack.json'}"
+
+
+def test_the_demo_copy_is_found_when_no_stack_dir_has_one(tmp_path: Path) -> None:
+    _write_local(tmp_path / "demo-output", table="demo-table")
+    s = resolve(tmp_path, FakeCloudFormation(), local=True)
+    assert s.table == "demo-table"
 
 
 def test_local_settings_from_env_path_and_flags_still_win(tmp_path: Path) -> None:
-    path = _write_local(tmp_path / "elsewhere.json")
+    path = _write_local(tmp_path / "elsewhere")
     s = resolve(
         tmp_path, FakeCloudFormation(), flags={"table": "mine"}, env={"HUMWATCH_LOCAL_SETTINGS": str(path)}
     )
     assert s.local and s.table == "mine" and s.bucket == "humwatch-clips"
 
 
-def test_missing_or_stale_local_settings_are_clear_errors(tmp_path: Path) -> None:
+def test_a_relative_env_path_is_relative_to_the_working_directory(tmp_path: Path) -> None:
+    _write_local(tmp_path / "stack")
+    s = resolve(tmp_path, FakeCloudFormation(), env={"HUMWATCH_LOCAL_SETTINGS": "stack/local-stack.json"})
+    assert s.table == "humwatch-history"
+
+
+def test_no_local_settings_anywhere_says_how_to_start_the_stack(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no local stack settings found .*humwatch local up"):
         resolve(tmp_path, FakeCloudFormation(), local=True)
-    with pytest.raises(ConfigError, match="local stack settings file not found"):
+
+
+def test_a_missing_env_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"local stack settings file not found: .*nope\.json"):
         resolve(tmp_path, FakeCloudFormation(), env={"HUMWATCH_LOCAL_SETTINGS": "nope.json"})
-    stale = _write_local(tmp_path / "stale.json", pid=2**22 + 12345)
-    with pytest.raises(ConfigError, match="is not running"):
+
+
+def test_a_file_left_by_a_stopped_stack_is_a_clear_error(tmp_path: Path) -> None:
+    stale = _write_local(tmp_path / "stale", pid=2**22 + 12345)
+    with pytest.raises(ConfigError, match=r"is not running \(pid 4206649\)"):
         resolve(tmp_path, FakeCloudFormation(), env={"HUMWATCH_LOCAL_SETTINGS": str(stale)})
+
+
+def test_an_invalid_local_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ConfigError, match="cannot read local stack settings"):
+    with pytest.raises(ConfigError, match="is not valid JSON"):
         resolve(tmp_path, FakeCloudFormation(), env={"HUMWATCH_LOCAL_SETTINGS": str(broken)})
 
 
-def test_output_key_matching_ignores_case_separators_and_cdk_hashes() -> None:
-    found = match_outputs(
-        {"history_table": "a", "BUCKETNAME": "b", "IoTPolicyName12AB34CD": "c", "Unrelated": "d"}
-    )
-    assert found == {"table": "a", "bucket": "b", "iot_policy": "c"}
+def test_outputs_are_read_by_the_keys_the_cdk_app_declares() -> None:
+    # Given every output the stack declares (docs/deploy.md)
+    outputs = {key.value: f"value-of-{key.value}" for key in StackOutput}
+    # Then exactly the four names resolve; the command outputs are hints, never values
+    assert from_outputs(outputs) == {
+        "table": "value-of-HistoryTableName",
+        "bucket": "value-of-ClipsBucketName",
+        "iot_policy": "value-of-DevicePolicyName",
+        "alert_topic_arn": "value-of-AlertTopicArn",
+    }
 
 
-def test_the_cdk_stack_output_keys_resolve() -> None:
-    # The keys cdk/humwatch_cdk/stack.py declares; the endpoint *command* is a hint, not a host.
-    outputs = {
-        "ClipsBucketName": "bucket",
-        "HistoryTableName": "table",
-        "AlertTopicArn": "arn:aws:sns:eu-west-1:123456789012:alerts",
-        "OpsTopicArn": "arn:aws:sns:eu-west-1:123456789012:ops",
-        "DevicePolicyName": "policy",
-        "IotEndpointCommand": "aws iot describe-endpoint --endpoint-type iot:Data-ATS",
-        "ProvisionDeviceCommand": "humwatch provision-device THING_NAME --stack Humwatch",
-    }
-    assert match_outputs(outputs) == {
-        "table": "table",
-        "bucket": "bucket",
-        "iot_policy": "policy",
-        "alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
-    }
+def test_output_keys_are_not_guessed() -> None:
+    # Look-alike keys from another stack are not taken for ours
+    assert from_outputs({"history_table": "a", "BUCKETNAME": "b", "ClipsBucketName0F3A9C2E": "c"}) == {}

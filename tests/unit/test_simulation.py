@@ -7,9 +7,9 @@ from datetime import timedelta
 import numpy as np
 
 from humwatch.alerts.policy import AlertPolicy
-from humwatch.simulation import (
-    _START,
+from humwatch.research.simulation import (
     CLIP_INTERVAL,
+    STREAM_START,
     DriftModel,
     NormalPool,
     SimulationPlan,
@@ -24,11 +24,11 @@ from humwatch.simulation import (
 def test_three_of_five_fires_on_the_third_anomalous_clip_and_respects_the_cooldown() -> None:
     # Given a 3-of-5 policy and a run of anomalous clips 5 minutes apart
     policy = AlertPolicy(k=3, n=5, cooldown=timedelta(minutes=60), evidence_threshold=0.0)
-    flags = flags_from_ratios([0.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5], _START, "t")
+    flags = flags_from_ratios([0.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5], STREAM_START, "t")
     # When replayed through the same evaluate() the Lambda runs
     sent = replay(policy, flags)
     # Then exactly one alert, at the third anomalous clip (still in cooldown afterwards)
-    assert sent == [_START + 3 * CLIP_INTERVAL]
+    assert sent == [STREAM_START + 3 * CLIP_INTERVAL]
 
 
 def test_delay_counts_from_the_first_faulty_clip() -> None:
@@ -64,32 +64,69 @@ def test_pool_draws_from_the_cell_of_the_drift_state() -> None:
     assert out.tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
-def test_recommend_prefers_fast_detection_within_the_false_alert_budget() -> None:
-    def row(k: int, false: float, within: int, median: float) -> dict[str, object]:
-        summary = {
-            "streams": 2,
-            "detected": 2,
-            "within_30_min": within,
-            "median_min": median,
-            "max_min": median,
-        }
-        return {
-            "k": k,
-            "n": 5,
-            "target_fpr": 0.01,
-            "false_alerts_per_machine_month": false,
-            "step_fault_delay": {"speed": summary},
-        }
+def _grid_row(k: int, false_per_month: float, delays: list[float | None]) -> dict[str, object]:
+    """A grid row as `StreamResult.to_dict` writes it, with one fault's step-stream delays."""
+    hits = sorted(d for d in delays if d is not None)
+    summary = {
+        "streams": len(delays),
+        "detected": len(hits),
+        "within_30_min": sum(1 for d in hits if d <= 30.0),
+        "median_min": hits[len(hits) // 2] if hits else None,
+        "max_min": hits[-1] if hits else None,
+        "delays_min": delays,
+    }
+    return {
+        "k": k,
+        "n": 5,
+        "target_fpr": 0.01,
+        "false_alerts_per_machine_month": false_per_month,
+        "step_fault_delay": {"speed": summary},
+    }
 
-    grid = [row(1, 9.0, 2, 0.0), row(2, 0.5, 2, 5.0), row(3, 0.1, 1, 10.0)]
+
+def test_recommend_prefers_fast_detection_within_the_false_alert_budget() -> None:
+    # Given a loud point, a quiet one that detects both streams and a quieter one that detects one
+    grid = [_grid_row(1, 9.0, [0.0, 0.0]), _grid_row(2, 0.5, [5.0, 5.0]), _grid_row(3, 0.1, [10.0, None])]
+    # When the default budget (1 false alert per machine-month, 30 minutes) picks one
+    # Then it is the quiet point that detects the most within 30 minutes, and the rule says why
     assert recommend(grid) == {
         "k": 2,
         "n": 5,
         "evidence": 0.0,
         "target_fpr": 0.01,
-        "rule": recommend(grid)["rule"],  # type: ignore[index]
+        "rule": "most step faults alerted within 30 min with <= 1 false alerts per machine-month",
     }
-    assert recommend([row(1, 9.0, 2, 0.0)]) is None
+    # And no point qualifies when all are over the budget
+    assert recommend([_grid_row(1, 9.0, [0.0, 0.0])]) is None
+
+
+def test_recommend_counts_detections_within_the_minutes_it_is_given() -> None:
+    # Given a point that alerts two streams within 10 minutes and one that alerts three at 40
+    grid = [_grid_row(2, 0.1, [10.0, 10.0, None]), _grid_row(3, 0.1, [40.0, 40.0, 40.0])]
+    # When asked for the most detections within 30 minutes, and then within 60
+    within_30 = recommend(grid, within_min=30.0)
+    within_60 = recommend(grid, within_min=60.0)
+    # Then the fast point wins at 30 minutes, the thorough one at 60, and the rule names the limit
+    assert within_30 is not None and within_30["k"] == 2
+    assert within_60 is not None and within_60["k"] == 3
+    assert within_60["rule"].startswith("most step faults alerted within 60 min ")
+
+
+def test_a_repeated_policy_is_one_grid_point() -> None:
+    # Given a plan whose grid names 3/5 twice
+    plan = SimulationPlan(policies=((3, 5), (3, 5), (5, 8)), fprs=(0.01,), evidences=(0.0,))
+    # When its grid points are listed
+    points = plan.points()
+    # Then each rule appears once, in the order given (no stream is counted twice for 3/5)
+    assert [p.rule for p in points] == ["3/5", "5/8"]
+
+
+def test_a_ramp_reaches_full_severity_after_its_hours_and_stays_there() -> None:
+    plan = SimulationPlan(ramp_hours=1.0, ramp_max_clips=15)
+    severities = list(plan.ramp_severities())
+    assert len(severities) == 15
+    assert severities[0] == 1 / 12 and severities[11] == 1.0  # 12 clips of 5 minutes = 1 hour
+    assert severities[12:] == [1.0, 1.0, 1.0]
 
 
 def _tone_source(

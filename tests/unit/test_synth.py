@@ -1,4 +1,4 @@
-"""humwatch.synth: seeded machines, SNR, and that each fault changes what it should."""
+"""humwatch.research.synth: seeded machines, SNR, and that each fault changes what it should."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import soundfile as sf
 
 from humwatch.audio import decode_audio
 from humwatch.datasets import load_labelled_clips
-from humwatch.synth import (
+from humwatch.research.synth import (
     FAULTS,
     MANIFEST_COLUMNS,
     MachineSpec,

@@ -1,7 +1,7 @@
 """The AWS blog's dense autoencoder (320-64-64-8-64-64-320), trained with plain numpy Adam.
 
 Why numpy: on this 2-core machine it trained ~93k vectors x 30 epochs in 12-17 s, faster than
-PyTorch (16-23 s) and scikit-learn (18-24 s) (DESIGN.md), needs no extra 700 MB dependency, is
+PyTorch (16-23 s) and scikit-learn (18-24 s) (docs/model.md), needs no extra 700 MB dependency, is
 bit-for-bit deterministic for a seed, and its weights go straight into the ONNX graph.
 
 Inputs are standardised per dimension (mean/std of the training vectors); the network learns to

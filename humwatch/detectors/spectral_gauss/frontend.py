@@ -1,9 +1,8 @@
 """Clip-level spectral statistics, as ONNX graph pieces (served) and numpy (the reference).
 
 Why these features (what the blog autoencoder cannot hear):
-- `mel_mean`, `mel_std`: per-band mean and spread over time of the same log-mel the baseline uses
-  (level-aware, DCASE log). Rubbing and broadband changes move the means; intermittent impacts
-  raise the spread.
+- `mel_mean`, `frame_m2`: per-band means and the frames' second moments of the same log-mel the
+  baseline uses (level-aware, DCASE log). Rubbing and broadband changes move them.
 - `fine`: a finely resolved (3.9 Hz) log power spectrum from 0 to ~1.9 kHz, computed on the
   waveform decimated by 4. Rotation and blade-pass harmonics, their sidebands and small speed
   shifts are resolved here; a 1024-point STFT at 16 kHz (15.6 Hz bins) smears them together.
@@ -13,10 +12,9 @@ Why these features (what the blog autoencoder cannot hear):
   once-per-revolution rubbing, a damaged blade's once-per-revolution pulse and imbalance put
   lines into the modulation spectrum of the bands they excite; the narrow bands keep a resonance
   from being drowned by the rest of the kilohertz around it.
-- `env_hi`, `env_full`: modulation spectra (1-250 Hz at ~1 Hz) of the energy envelope of the
-  high-passed and of the full-band signal, normalised by the envelope's mean power (modulation
-  depth, level-free). Periodic bearing impacts and once-per-revolution modulation show up as
-  envelope lines at the impact rate or the shaft frequency.
+- `level`: the clip's RMS level in dB.
+(The first round also had the log-mel spread and whole-band envelope spectra; no member of the
+ensemble used them once the band envelopes were in, so they went.)
 The mel path is the `humwatch.features` front end (same window, padding, Slaney filterbank), so
 `band_means` is the drift statistic the rest of humwatch expects.
 """
@@ -24,20 +22,16 @@ The mel path is the `humwatch.features` front end (same window, padding, Slaney 
 from __future__ import annotations
 
 import itertools
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from humwatch.detectors.onnx_graph import GraphBuilder
 from humwatch.features import FeatureParams, hann_window, mel_filterbank
+from humwatch.model.graph import GraphBuilder
 
 GROUPS: tuple[str, ...] = (
     "mel_mean",
-    "mel_std",
     "fine",
-    "env_hi",
-    "env_full",
     "env_bands",
     "env_fine",
     "level",
@@ -58,10 +52,6 @@ class FrontendParams(BaseModel):
     # Bins 1..fine_bins of the decimated spectrum (240: to 937 Hz). Half the 480 the first round
     # used: the same AUC on the development machines (0.972 vs 0.976) for half the MatMul.
     fine_bins: int = Field(default=240, ge=16)
-    env_block: int = Field(default=16, ge=4, le=64)  # envelope sample rate = sample_rate / env_block
-    env_n_fft: int = Field(default=1024, ge=256, le=8192)
-    env_bins: int = Field(default=250, ge=8)
-    hp_order: Literal[1, 2] = 2  # difference filter order of the high-passed envelope
     # Band envelopes: a short STFT (band_n_fft samples, half overlap) gives band energies at
     # sample_rate / (band_n_fft / 2) frames per second; each band's envelope gets a modulation
     # spectrum of band_env_n_fft points, bins 1..band_env_bins.
@@ -89,7 +79,6 @@ def min_samples(fp: FrontendParams) -> int:
     """Shortest waveform whose fine and envelope spectra have at least two frames."""
     return max(
         fp.decimate * (fp.fine_n_fft * 3 // 2) + fp.decimate_taps,
-        fp.env_block * fp.env_n_fft * 3 // 2 + 2,
         fp.band_n_fft // 2 * (fp.band_env_n_fft * 3 // 2 + 1),
     )
 
@@ -134,14 +123,6 @@ def _welch_log_power(x: np.ndarray, n_fft: int, first_bin: int, n_bins: int) -> 
     return np.mean(np.abs(spectrum) ** 2, axis=0)
 
 
-def _envelope_modulation(x: np.ndarray, fp: FrontendParams) -> np.ndarray:
-    usable = (len(x) // fp.env_block) * fp.env_block
-    env = (x[:usable] ** 2).reshape(-1, fp.env_block).mean(axis=1)
-    level = env.mean()
-    power = _welch_log_power(env - level, fp.env_n_fft, 1, fp.env_bins)
-    return _LOG10_SCALE * np.log(power / (level**2 * fp.env_n_fft) + _POWER_FLOOR)
-
-
 def clip_statistics_numpy(
     samples: np.ndarray, features: FeatureParams, fp: FrontendParams
 ) -> dict[str, np.ndarray]:
@@ -156,7 +137,6 @@ def clip_statistics_numpy(
     fine = _LOG10_SCALE * np.log(
         _welch_log_power(decimated, fp.fine_n_fft, 1, fp.fine_bins) / fp.fine_n_fft + _POWER_FLOOR
     )
-    hp = np.diff(x, n=fp.hp_order)
     short = np.lib.stride_tricks.sliding_window_view(x, fp.band_n_fft)[:: fp.band_n_fft // 2]
     short_power = np.abs(np.fft.rfft(short * hann_window(fp.band_n_fft), axis=-1)) ** 2
 
@@ -178,10 +158,7 @@ def clip_statistics_numpy(
     return {
         "frame_m2": (logmel.T @ logmel / logmel.shape[0]).ravel(),
         "mel_mean": logmel.mean(axis=0),
-        "mel_std": logmel.std(axis=0),
         "fine": fine,
-        "env_hi": _envelope_modulation(hp, fp),
-        "env_full": _envelope_modulation(x, fp),
         "env_bands": modulation(fp.band_edges_bins),
         "env_fine": modulation(fp.fine_band_edges_bins),
         "level": np.array([_LOG10_SCALE * np.log(np.mean(x**2) + _POWER_FLOOR)]),
@@ -255,20 +232,6 @@ def _mean_power_spectrum(g: GraphBuilder, x: str, n_fft: int, n_bins: int) -> st
     mean_sq = g.op("ReduceMean", [g.op("Mul", [spectrum, spectrum])], axes=[0], keepdims=0)
     pairs = g.op("Reshape", [mean_sq, g.const(np.array([2, n_bins]))])
     return g.op("ReduceSum", [pairs, g.const(np.array([0]))], keepdims=0)
-
-
-def _envelope_graph(g: GraphBuilder, x: str, fp: FrontendParams) -> str:
-    length = g.op("Shape", [x])
-    usable = g.op(
-        "Mul", [g.op("Div", [length, g.const(np.array([fp.env_block]))]), g.const(np.array([fp.env_block]))]
-    )
-    trimmed = g.op("Slice", [x, g.const(np.array([0])), usable])
-    blocks = g.op("Reshape", [g.op("Mul", [trimmed, trimmed]), g.const(np.array([-1, fp.env_block]))])
-    env = g.op("ReduceMean", [blocks], axes=[1], keepdims=0)
-    level = g.op("ReduceMean", [env], axes=[0], keepdims=1)
-    power = _mean_power_spectrum(g, g.op("Sub", [env, level]), fp.env_n_fft, fp.env_bins)
-    depth = g.op("Mul", [g.op("Mul", [level, level]), g.const(np.array(float(fp.env_n_fft)))])
-    return _log_db(g, g.op("Div", [power, depth]))
 
 
 def _band_envelopes_graph(
@@ -439,10 +402,6 @@ def build_frontend(
     logmel = _log_db(g, _mel_power(g, padded, features))
     out: dict[str, str] = {}
     out["mel_mean"] = g.op("ReduceMean", [logmel], axes=[0], keepdims=0)
-    if "mel_std" in groups:
-        centred = g.op("Sub", [logmel, out["mel_mean"]])
-        mean_sq = g.op("ReduceMean", [g.op("Mul", [centred, centred])], axes=[0], keepdims=0)
-        out["mel_std"] = g.op("Sqrt", [mean_sq])
     if "frame_m2" in groups:
         m2 = g.op("MatMul", [g.op("Transpose", [logmel], perm=[1, 0]), logmel])
         count = g.op("Cast", [_slice(g, g.op("Shape", [logmel]), 0, 1)], to=1)
@@ -450,7 +409,7 @@ def build_frontend(
     if "level" in groups:
         energy = g.op("ReduceMean", [g.op("Mul", [waveform, waveform])], axes=[0], keepdims=1)
         out["level"] = _log_db(g, energy)
-    slow = {"fine", "env_hi", "env_full", "env_bands", "env_fine"} & set(groups)
+    slow = {"fine", "env_bands", "env_fine"} & set(groups)
     if not slow:
         return out, logmel
 
@@ -468,14 +427,6 @@ def build_frontend(
         decimated = _fir_decimate(g, long_enough, decimation_filter(fp), fp.decimate)
         fine_power = _mean_power_spectrum(g, decimated, fp.fine_n_fft, fp.fine_bins)
         out["fine"] = _log_db(g, g.op("Div", [fine_power, g.const(np.array(float(fp.fine_n_fft)))]))
-    if "env_hi" in groups:
-        # Difference filter (high-pass), then the energy envelope's modulation spectrum.
-        hp = long_enough
-        for _ in range(fp.hp_order):
-            hp = g.op("Sub", [_slice(g, hp, 1, 2**62), _slice(g, hp, 0, -1)])
-        out["env_hi"] = _envelope_graph(g, hp, fp)
-    if "env_full" in groups:
-        out["env_full"] = _envelope_graph(g, long_enough, fp)
     wanted = [
         (name, e)
         for name, e in (("env_bands", fp.band_edges_bins), ("env_fine", fp.fine_band_edges_bins))
@@ -498,4 +449,4 @@ def frontend_model(features: FeatureParams, fp: FrontendParams, groups: tuple[st
     tensors, _ = build_frontend(g, waveform, features, fp, groups)
     for name in groups:
         g.output(tensors[name], name, [None])
-    return bytes(g.model().SerializeToString())
+    return g.serialize()

@@ -4,6 +4,10 @@ AWS IoT Core authenticates each device with its own X.509 certificate over mutua
 broker does the same with certificates made here, so the device code path is identical. Keys are
 EC P-256 (small, fast to generate, accepted by mosquitto, paho and IoT Core). Private keys are
 written with mode 0600 and never leave the directory they are issued into.
+
+It sits below both `humwatch.local` (the broker's CA and server certificate) and `humwatch.ops`
+(`provision-device --local` signs the device certificate with the local CA), so neither of those
+packages needs to import the other.
 """
 
 from __future__ import annotations

@@ -15,11 +15,10 @@ to give every training clip an out-of-fold (OOF) score. OOF scores do two jobs:
 - normalise: a member's log score is standardised by the mean and spread of its OOF log scores,
   so every member speaks in "standard deviations above an unseen normal clip"; the clip score is
   exp(max of those) (`max-z`): each member hears its own faults, and a max lets one member's
-  evidence stand instead of averaging it away (development machines 0-3 / 4-7: pooled AUC
-  0.968 / 0.948 with max-z, 0.954 / 0.934 with the first round's mean `log-z`, 0.862 / 0.848
-  with `geometric`; all kept as options).
+  evidence stand instead of averaging it away (`log-z`, `geometric`, `max` are options;
+  docs/detectors.md has their numbers).
 - calibrate: the combined OOF scores are what unseen normal clips score, so the threshold is
-  fitted on them (`humwatch.detectors.calibration`): every clip counts, no thin hold-out.
+  fitted on them (`humwatch.model.calibration`): every clip counts, no thin hold-out.
 
 Serve (ONNX): the front end, then each member's few ops, the normalisation and the combination,
 so onnxruntime alone turns a waveform into `score`, `member_scores` and `band_means`.
@@ -33,8 +32,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from humwatch.detectors.frontend import FrontendParams, build_frontend
-from humwatch.detectors.gaussian import (
+from humwatch.detectors.spectral_gauss.frontend import FrontendParams, build_frontend
+from humwatch.detectors.spectral_gauss.gaussian import (
     BAND_MAX_FLOOR,
     BandMaxGaussian,
     DiagonalGaussian,
@@ -46,8 +45,8 @@ from humwatch.detectors.gaussian import (
     prominence,
     prominence_kernel,
 )
-from humwatch.detectors.onnx_graph import GraphBuilder
 from humwatch.features import FeatureParams
+from humwatch.model.graph import GraphBuilder
 
 Combine = Literal["max-z", "log-z", "geometric", "max"]
 _SCORE_FLOOR = 1e-3  # normalised member scores are floored before the log of the geometric mean

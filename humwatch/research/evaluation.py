@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from humwatch.errors import AudioRejected
+from humwatch.progress import progress_bar
 from humwatch.scoring import Scorer, score_clip
 
 MAX_FPR = 0.1
@@ -149,11 +150,7 @@ def score_labelled(
 ) -> tuple[list[ScoredClip], list[tuple[Path, AudioRejected]]]:
     """Score every labelled clip; unlabelled clips are ignored, undecodable ones collected."""
     labelled = [c for c in clips if c.label in ("normal", "anomaly")]
-    iterator: Any = labelled
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(labelled, desc="scoring", unit="clip", leave=False, dynamic_ncols=True)
+    iterator = progress_bar(labelled, enabled=progress, desc="scoring", total=len(labelled), unit="clip")
     scored, rejected = [], []
     for clip in iterator:
         try:

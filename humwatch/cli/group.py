@@ -1,0 +1,22 @@
+"""The `humwatch` click group that every command module adds its subcommands to.
+
+It lives apart from `humwatch/cli/__init__.py` (which imports every command module to register
+them) so that the command modules import only the group, not the package that imports them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from humwatch import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="humwatch")
+def cli() -> None:
+    """humwatch: listen to industrial machines and say when one starts to sound wrong.
+
+    Train a model on recordings of a machine running normally, score new clips with it,
+    and (with a deployed or local stack) query history, manage devices and read reports.
+    Run `humwatch COMMAND --help` for the details of each command.
+    """

@@ -1,0 +1,7 @@
+"""Research tools, kept apart from the product: synthetic machines (`synth`), metrics and the
+`humwatch evaluate` report (`evaluation`), the detector evaluation suite behind `make eval`
+(`eval_suite`) and the alert simulation behind `humwatch simulate-alerts` (`simulation`).
+
+The CLI, the local demo and the tests use them; the code the Lambdas run (handlers, services,
+scoring) never imports this package, so none of it ships in the function layer.
+"""
