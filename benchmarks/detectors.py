@@ -15,13 +15,15 @@ from __future__ import annotations
 import io
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cold_start import run_cold
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -38,7 +40,7 @@ peak = 0
 for line in open("/proc/self/status"):
     if line.startswith("VmHWM:"):
         peak = int(line.split()[1])
-print(result.score, time.perf_counter() - t0, peak)
+print(result.score, time.perf_counter() - t0, peak, flush=True)
 """
 
 
@@ -91,16 +93,9 @@ def main() -> dict[str, object]:
         for t, d in models.items():
             walls, peaks = [], []
             for _ in range(COLD_RUNS):
-                started = time.perf_counter()
-                child = subprocess.run(
-                    [sys.executable, "-c", COLD, str(d), str(clip_path)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=REPO,
-                )
-                walls.append(time.perf_counter() - started)
-                peaks.append(int(child.stdout.split()[2]) / 1024)
+                line, to_result, _exit = run_cold(COLD, [str(d), str(clip_path)])
+                walls.append(to_result)
+                peaks.append(int(line.split()[2]) / 1024)
             cold[t] = {"wall_s": statistics.median(walls), "peak_rss_mb": statistics.median(peaks)}
         sizes = {t: (d / "model.onnx").stat().st_size / 1e6 for t, d in models.items()}
     warm = {t: _stats(v) for t, v in times.items()}

@@ -6,7 +6,7 @@ The uploader runs as a real `humwatch-edge run` process against the local stack'
 with mutual TLS, the real presign logic, moto S3), replaying real 10 s recordings (the DCASE
 clips in ../shared/data/real when present, else synthetic 10 s noise):
 
-1. idle: default settings (interval 300 s, 10 s clips, telemetry every 60 s); after its first
+1. idle: default settings (interval 300 s, 10 s clips, telemetry every 300 s); after its first
    cycle has been uploaded, CPU time is sampled over an idle window -> idle CPU rate;
 2. cycles: the same program with the interval scaled down to 1 s (still 10 s clips), so many
    capture -> FLAC -> spool -> MQTT presign -> PUT cycles run back to back -> CPU per cycle
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 keepalive_s=60, connect_timeout_s=15, reconnect_min_s=1, reconnect_max_s=120
             )
             document["delivery"] = {"response_timeout_s": 20, "http_timeout_s": 60}
-            document["telemetry"] = {"interval_s": 60}
+            document["telemetry"] = {"interval_s": 300}
             return write_toml(tmp / f"{name}.toml", document)
 
         baseline_rss_mb = _bare_python_rss_mb()
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "edge_uploader",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "recordings": recordings,
-        "settings": {"interval_s": DEFAULT_INTERVAL_S, "duration_s": 10.0, "telemetry_interval_s": 60},
+        "settings": {"interval_s": DEFAULT_INTERVAL_S, "duration_s": 10.0, "telemetry_interval_s": 300},
         "baseline_bare_python_rss_mb": round(baseline_rss_mb, 1),
         "rss_peak_mb": round(rss_mb, 1),
         "rss_defaults_peak_mb": round(idle_rss_mb, 1),

@@ -1,4 +1,5 @@
-"""`make bench`: run every benchmarks/*.py that defines main(), in name order.
+"""`make bench`: run every benchmarks/*.py that defines main(), in name order (but the long ones in
+`SEPARATE`, which run only when named).
 
 Adding a benchmark is adding a file with a `main() -> dict` that prints its table and writes
 `benchmarks/results/<name>.json`; nothing to register here. `python benchmarks/run_all.py scoring`
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Run only when named (`run_all.py fleet_load`) or by their own target: they take many minutes.
+SEPARATE = {"fleet_load": "make bench-fleet"}
 
 
 def discover() -> list[Path]:
@@ -43,7 +46,7 @@ def run(path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     wanted = set(argv)
-    paths = [p for p in discover() if not wanted or p.stem in wanted]
+    paths = [p for p in discover() if p.stem in wanted or (not wanted and p.stem not in SEPARATE)]
     if wanted - {p.stem for p in paths}:
         print(f"unknown benchmark(s): {sorted(wanted - {p.stem for p in paths})}", file=sys.stderr)
         return 2

@@ -8,7 +8,8 @@ Measured:
   several runs.
 - the librosa reference path (librosa.load + melspectrogram + DCASE log + the same autoencoder
   weights in numpy), warm and cold, measured the same way in the same run; ratios reference/ours.
-Targets (issue 2): warm <= 10 ms, cold <= 0.5 s and <= 150 MB, cold >= 5x faster than librosa.
+Targets: warm <= 5 ms and faster than the librosa reference, cold <= 0.2 s and <= 100 MB, cold
+>= 5x faster than librosa.
 Writes benchmarks/results/scoring.json.
 """
 
@@ -19,13 +20,15 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cold_start import run_cold
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -56,7 +59,7 @@ scorer = Scorer.from_dir(sys.argv[1])
 t2 = time.perf_counter()
 result = score_clip(scorer, open(sys.argv[2], "rb").read())
 t3 = time.perf_counter()
-print(result.score, t1 - t0, t2 - t1, t3 - t2, peak_rss_kib())
+print(result.score, t1 - t0, t2 - t1, t3 - t2, peak_rss_kib(), flush=True)
 """
 
 LIBROSA_COLD = """
@@ -79,7 +82,7 @@ for i in range(6):
         h = np.maximum(h, 0)
 score = float(np.mean((z - h) ** 2))
 t3 = time.perf_counter()
-print(score, t1 - t0, t2 - t1, t3 - t2, peak_rss_kib())
+print(score, t1 - t0, t2 - t1, t3 - t2, peak_rss_kib(), flush=True)
 """
 
 
@@ -89,19 +92,14 @@ def _percentiles(samples_s: list[float]) -> dict[str, float]:
 
 
 def _cold(script: str, args: list[str]) -> dict[str, float]:
-    walls, rss, phases, scores = [], [], [], []
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    """A new process until its first clip is scored (what a Lambda cold start costs: the runtime
+    keeps the process, so interpreter teardown, reported apart, is not part of it)."""
+    walls, exits, rss, phases, scores = [], [], [], [], []
     for _ in range(COLD_RUNS):
-        started = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", PEAK_RSS + script, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        walls.append(time.perf_counter() - started)
-        fields = out.stdout.split()
+        line, to_result, to_exit = run_cold(PEAK_RSS + script, args)
+        walls.append(to_result)
+        exits.append(to_exit)
+        fields = line.split()
         scores.append(float(fields[0]))
         phases.append([float(f) for f in fields[1:4]])
         rss.append(int(fields[4]) / 1024.0)  # ru_maxrss is KiB on Linux
@@ -109,6 +107,7 @@ def _cold(script: str, args: list[str]) -> dict[str, float]:
     return {
         "wall_s": float(statistics.median(walls)),
         "wall_s_min": float(min(walls)),
+        "exit_s": float(statistics.median(exits)),
         "peak_rss_mb": float(statistics.median(rss)),
         "import_s": float(med[0]),
         "load_s": float(med[1]),
@@ -240,16 +239,18 @@ def main() -> dict[str, object]:
         },
         "same_clip_score": {"ours": same_clip[0], "librosa_reference": same_clip[1]},
         "targets": {
-            "warm_median_ms": 10.0,
-            "cold_wall_s": 0.5,
-            "cold_peak_rss_mb": 150.0,
+            "warm_median_ms": 5.0,
+            "warm_speedup": 1.0,
+            "cold_wall_s": 0.2,
+            "cold_peak_rss_mb": 100.0,
             "cold_speedup": 5.0,
         },
     }
     checks = {
-        "warm median <= 10 ms": warm["median_ms"] <= 10.0,
-        "cold <= 0.5 s": cold_ours["wall_s"] <= 0.5,
-        "cold RSS <= 150 MB": cold_ours["peak_rss_mb"] <= 150.0,
+        "warm median <= 5 ms": warm["median_ms"] <= 5.0,
+        "warm faster than librosa": ref["median_ms"] / warm["median_ms"] >= 1.0,
+        "cold <= 0.2 s": cold_ours["wall_s"] <= 0.2,
+        "cold RSS <= 100 MB": cold_ours["peak_rss_mb"] <= 100.0,
         "cold >= 5x faster than librosa": cold_ref["wall_s"] / cold_ours["wall_s"] >= 5.0,
     }
     result["checks"] = checks
@@ -259,7 +260,8 @@ def main() -> dict[str, object]:
     rows = [
         ("warm median (ms)", warm["median_ms"], ref["median_ms"], "{:.2f}"),
         ("warm p95 (ms)", warm["p95_ms"], ref["p95_ms"], "{:.2f}"),
-        ("cold wall (s)", cold_ours["wall_s"], cold_ref["wall_s"], "{:.3f}"),
+        ("cold, to first score (s)", cold_ours["wall_s"], cold_ref["wall_s"], "{:.3f}"),
+        ("then process exit (s)", cold_ours["exit_s"], cold_ref["exit_s"], "{:.3f}"),
         ("cold peak RSS (MB)", cold_ours["peak_rss_mb"], cold_ref["peak_rss_mb"], "{:.1f}"),
         ("cold import (s)", cold_ours["import_s"], cold_ref["import_s"], "{:.3f}"),
         ("cold first clip (s)", cold_ours["first_clip_s"], cold_ref["first_clip_s"], "{:.3f}"),

@@ -10,6 +10,7 @@ Each function gets its own settings class with exactly the resources it needs:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -31,10 +32,25 @@ _TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 # Hard ceiling for presigned URLs: a leaked URL must stop working soon.
 MAX_URL_EXPIRY_S = 900
 
+# Upload URLs a device may ask for per clock hour, as a multiple of what it needs at its interval:
+# room for retries and for draining a spool after an outage, not for a leaked certificate.
+UPLOAD_QUOTA_HEADROOM = 3
+
+
+def default_uploads_per_hour(clip_interval_s: int) -> int:
+    """3x the clips a device sends per hour at `clip_interval_s` (36 at the default 300 s)."""
+    return UPLOAD_QUOTA_HEADROOM * math.ceil(3600 / clip_interval_s)
+
 
 def _check_bucket(value: str) -> str:
     if not _BUCKET_RE.match(value):
         raise ValueError("must be an S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
+    return value
+
+
+def _check_table(value: str) -> str:
+    if not _TABLE_RE.match(value):
+        raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
     return value
 
 
@@ -66,9 +82,7 @@ class _TableSettings(BaseSettings):
     @field_validator("table")
     @classmethod
     def _table_name(cls, value: str) -> str:
-        if not _TABLE_RE.match(value):
-            raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
-        return value
+        return _check_table(value)
 
     @field_validator("alert_topic_arn", "ops_topic_arn")
     @classmethod
@@ -87,10 +101,15 @@ class _TableSettings(BaseSettings):
 
 
 class PresignSettings(BaseSettings):
-    """presign_upload: signs PUT URLs and answers over iot-data."""
+    """presign_upload: signs PUT URLs, counts each device's uploads per hour in the history table,
+    and answers over iot-data."""
 
     bucket: str = Field(alias="HUMWATCH_BUCKET")
+    table: str = Field(alias="HUMWATCH_TABLE")
     iot_data_endpoint: str = Field(alias="HUMWATCH_IOT_DATA_ENDPOINT", min_length=1)
+    max_uploads_per_hour: int = Field(
+        default_uploads_per_hour(300), alias="HUMWATCH_MAX_UPLOADS_PER_HOUR", ge=1, le=1_000_000
+    )
     max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
     url_expiry_s: int = Field(
         c.PIPELINE.url_expiry_s, alias="HUMWATCH_URL_EXPIRY_S", ge=1, le=MAX_URL_EXPIRY_S
@@ -101,6 +120,11 @@ class PresignSettings(BaseSettings):
     @classmethod
     def _bucket_name(cls, value: str) -> str:
         return _check_bucket(value)
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        return _check_table(value)
 
     @field_validator("iot_data_endpoint")
     @classmethod

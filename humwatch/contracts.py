@@ -97,6 +97,8 @@ class UploadResponse(BaseModel):
 class ErrorBody(BaseModel):
     code: str
     message: str
+    # Only with `quota_exceeded`: seconds until the device's next hour of uploads starts.
+    retry_after_s: int | None = None
 
 
 class UploadError(BaseModel):
@@ -107,7 +109,7 @@ class UploadError(BaseModel):
 
 
 class Telemetry(BaseModel):
-    """Device -> cloud heartbeat on `humwatch/{thing}/telemetry` (every minute)."""
+    """Device -> cloud heartbeat on `humwatch/{thing}/telemetry` (every 5 minutes by default)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -191,6 +193,7 @@ TTL_ATTRIBUTE = "ttl"
 REGISTRY_PK = "registry"
 STATE_SK = "state"
 TELEMETRY_SK = "telemetry"
+DRIFT_NOTICES_SK = "drift-notices"
 DEFAULT_MODEL_SK = "default-model"
 
 
@@ -208,6 +211,14 @@ def anomaly_index_pk(captured_at: datetime) -> str:
 
 def anomaly_index_sk(captured_at: datetime, thing: str, clip_id: str) -> str:
     return f"{format_timestamp(captured_at)}#{thing}#{clip_id}"
+
+
+UPLOAD_QUOTA_SK_PREFIX = "quota#"
+
+
+def upload_quota_sk(at: datetime) -> str:
+    """The per-device upload counter of the clock hour (UTC) that holds `at`."""
+    return f"{UPLOAD_QUOTA_SK_PREFIX}{at.astimezone(UTC):%Y-%m-%dT%H}"
 
 
 def registry_device_sk(thing: str) -> str:
@@ -266,9 +277,20 @@ class PipelineSettings(BaseModel):
     clip_max_receive_count: int = 5
     process_clip_max_concurrency: int = 10
     presign_timeout_s: int = 10
-    drift_check_timeout_s: int = 300
+    # Lambda's maximum: one run checks every device in turn (~15,000 at one vCPU, modelled).
+    drift_check_timeout_s: int = 900
     url_expiry_s: int = 600
     max_clip_bytes: int = 5_000_000
 
 
 PIPELINE = PipelineSettings()
+
+
+# Environment every function runs with, deployed (cdk) and local (the local stack), on top of its
+# own settings. Pydantic looks for plugins through every installed package's entry points on the
+# first model it builds (10 ms of each cold start); humwatch uses none.
+FUNCTION_RUNTIME_ENV: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "humwatch",
+    "POWERTOOLS_METRICS_NAMESPACE": "Humwatch",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
+}

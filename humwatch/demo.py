@@ -184,8 +184,8 @@ def _prepare_model(workdir: Path) -> Path:
     _say(
         f"  model {manifest.model_id} ({manifest.model_type}{default}) trained on "
         f"{manifest.training.n_clips} clips, version {manifest.version}\n"
-        f"  threshold {manifest.threshold.value:.3g} (gamma fit, target false-positive rate "
-        f"{manifest.threshold.target_fpr:g} per clip)"
+        f"  threshold {manifest.threshold.value:.3g} ({manifest.threshold.method} fit, "
+        f"target false-positive rate {manifest.threshold.target_fpr:g} per clip)"
     )
     return model_dir
 
@@ -202,7 +202,7 @@ def _write_clips(workdir: Path, plan: list[DeviceScript], n_clips: int) -> dict[
     return folders
 
 
-def run_demo(workdir: Path, n_clips: int, broker: str = "auto") -> int:
+def run_demo(workdir: Path, n_clips: int) -> int:
     started = time.perf_counter()
     workdir = workdir.resolve()  # the device programs run in their own directories
     _QUIET.clear()
@@ -214,6 +214,9 @@ def run_demo(workdir: Path, n_clips: int, broker: str = "auto") -> int:
         raise click.ClickException(
             "the edge uploader is not installed: run `make demo` (or pip install -e ./edge-uploader)"
         )
+    from humwatch.local.mqtt_broker import find_mosquitto
+
+    find_mosquitto()  # before the model is trained: a missing broker fails now, saying how to install it
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("stack", "clips"):
         shutil.rmtree(workdir / stale, ignore_errors=True)
@@ -233,7 +236,6 @@ def run_demo(workdir: Path, n_clips: int, broker: str = "auto") -> int:
     options = LocalStackOptions.build(
         workdir=workdir / "stack",
         drift_interval_s=30,
-        broker=broker,
         function_env={
             "HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S),
             "HUMWATCH_SILENT_AFTER_INTERVALS": str(SILENT_AFTER_INTERVALS),
@@ -408,14 +410,7 @@ def _report(stack: LocalStack, plan: list[DeviceScript], view: LiveView) -> None
 @click.option(
     "--clips", "n_clips", type=click.IntRange(8, 200), default=24, show_default=True, help="Clips per device."
 )
-@click.option(
-    "--broker",
-    type=click.Choice(["auto", "mosquitto", "python"]),
-    default="auto",
-    show_default=True,
-    help="MQTT broker: mosquitto when installed, else the built-in Python broker.",
-)
-def main(workdir: Path, n_clips: int, broker: str) -> None:
+def main(workdir: Path, n_clips: int) -> None:
     """Run the whole humwatch pipeline locally (no AWS account) and show what happens.
 
     \b
@@ -425,7 +420,7 @@ def main(workdir: Path, n_clips: int, broker: str) -> None:
     from humwatch.errors import HumwatchError
 
     try:
-        code = run_demo(workdir, n_clips, broker)
+        code = run_demo(workdir, n_clips)
     except HumwatchError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)

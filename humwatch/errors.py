@@ -79,6 +79,17 @@ class RequestRejected(HumwatchError):
     code = "bad_request"
 
 
+class QuotaExceeded(RequestRejected):
+    """A device asked for more upload URLs this hour than its quota allows; `retry_after_s` says
+    when the next hour's quota starts. The clip is fine: the device keeps it and asks again then."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NotFound(HumwatchError):
     """A device, clip, model or stack resource the caller named does not exist."""
 

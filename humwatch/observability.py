@@ -10,14 +10,16 @@ need no X-Ray daemon.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "humwatch"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Humwatch"
@@ -36,6 +38,8 @@ class Metric:
     DUPLICATE_EVENTS = "DuplicateClipEvents"
     UPLOADS_PRESIGNED = "UploadsPresigned"
     UPLOADS_REFUSED = "UploadsRefused"
+    UPLOAD_QUOTA_EXCEEDED = "UploadQuotaExceeded"  # refused: the device's hourly quota is used up
+    UPLOAD_REQUESTS_DROPPED = "UploadRequestsDropped"  # no reply possible (not a valid thing name)
 
 
 def _tracing_available() -> bool:
@@ -57,6 +61,20 @@ def clip_context(thing: str | None, clip_id: str | None = None, **extra: Any) ->
         yield
     finally:
         logger.remove_keys(list(keys))
+
+
+def log_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """`metrics.log_metrics` with the ColdStart metric, except when metrics are disabled: Powertools
+    prints the cold-start metric through `single_metric`, which ignores POWERTOOLS_METRICS_DISABLED
+    (a raw EMF line in the middle of `make demo`'s live view). Decided per call, because the local
+    stack sets the functions' environment around each invocation."""
+
+    @functools.wraps(handler)
+    def with_metrics(event: Any, context: Any) -> Any:
+        wrapped = metrics.log_metrics(handler, capture_cold_start_metric=not is_metrics_disabled())
+        return wrapped(event, context)
+
+    return with_metrics
 
 
 def count(name: str, value: float = 1.0) -> None:

@@ -7,6 +7,7 @@ from DynamoDB items.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -59,6 +60,28 @@ class ClipRecord(BaseModel):
     ttl: int | None = None  # epoch seconds; DynamoDB TTL deletes the item after it
 
 
+@dataclass(frozen=True)
+class ClipSample:
+    """What the drift check reads of one clip result (a projection of its item)."""
+
+    captured_at: datetime
+    status: ClipStatus
+    score: float | None
+    is_anomaly: bool
+    model_id: str | None
+    model_version: str | None
+    band_means: tuple[float, ...] | None
+
+
+class NoticeTimes(BaseModel):
+    """The device's `drift-notices` item: when the drift check last sent each kind of notice, so
+    that a cooldown spanning several runs needs one read instead of the earlier reports."""
+
+    thing: str
+    drift_notice_at: datetime | None = None
+    silence_notice_at: datetime | None = None
+
+
 class PendingAlert(BaseModel):
     """An alert decided and saved with the state but not yet confirmed published (outbox):
     a retry of the record publishes it again instead of losing it."""
@@ -88,13 +111,21 @@ class DeviceState(BaseModel):
 
 
 class DeviceInfo(BaseModel):
-    """Registry entry of a device: which model scores it and what kind of machine it is."""
+    """Registry entry of a device: which model scores it and what kind of machine it is, and
+    whether an operator revoked it (`humwatch device revoke`: its certificates were deactivated)."""
 
     thing: str
     model_id: str | None = None  # None -> the default model
     machine_type: str = "machine"
     created_at: datetime
     description: str | None = None
+    revoked_at: datetime | None = None
+    revoked_certificates: tuple[str, ...] = ()  # certificate ids deactivated then
+    revoke_reason: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 class ModelPointer(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humwatch.alerts.policy import normal_gap
+from humwatch.alerts.evidence import normal_gap
 from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
 from humwatch.errors import AudioRejected, AudioRejectReason, ModelBundleError
 from humwatch.model.bundle import ModelBundle

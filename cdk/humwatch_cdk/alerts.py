@@ -31,7 +31,7 @@ class AlertTopics(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            description="humwatch: encrypts the alert and operations topics",
+            description="humwatch: encrypts the alert and operations topics and the clip queues",
             enable_key_rotation=True,
         )
         self.key.add_to_resource_policy(

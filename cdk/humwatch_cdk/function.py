@@ -19,8 +19,10 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 class HumwatchFunction(Construct):
     """`functions/<name>/handler.py` as a Lambda function.
 
+    `reserved_concurrency` caps (and reserves) its concurrent executions; None leaves it to the
+    account's unreserved pool (a queue-driven function is capped at its event source instead).
     The role is created here and starts empty apart from writing to this function's own log group
-    and X-Ray; the stack grants each function exactly the named actions it needs.
+    (and X-Ray when `tracing`); the stack grants each function exactly the named actions it needs.
     """
 
     def __init__(
@@ -35,8 +37,11 @@ class HumwatchFunction(Construct):
         memory_mb: int,
         timeout: cdk.Duration,
         log_retention_days: int,
+        reserved_concurrency: int | None = None,
+        tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.tracing = tracing
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -66,12 +71,15 @@ class HumwatchFunction(Construct):
             ),
             description=description,
             layers=[layers.deps, layers.humwatch],
-            environment=environment,
+            # Untraced, Powertools' Tracer stays off too (no X-Ray SDK patching boto3 for nothing).
+            environment=environment if tracing else {**environment, "POWERTOOLS_TRACE_DISABLED": "true"},
             memory_size=memory_mb,
             timeout=timeout,
             role=self.role,
             log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+            # None: no reservation (0 would disable the function, so callers never pass it).
+            reserved_concurrent_executions=reserved_concurrency,
         )
 
 

@@ -12,6 +12,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from humwatch.contracts import FUNCTION_RUNTIME_ENV
+from humwatch.observability import Metric
 from humwatch_cdk.function import HumwatchFunction
 
 METRIC_NAMESPACE = "Humwatch"
@@ -22,7 +24,8 @@ AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 class Monitoring(Construct):
     """Every alarm sends to `ops_topic`: a full DLQ, failing or throttled functions, IoT rule errors,
-    and no clip arriving for `no_clips_minutes` (a fleet-wide outage looks like silence)."""
+    upload quota refusals, and no clip arriving for `no_clips_minutes` (a fleet-wide outage looks
+    like silence)."""
 
     def __init__(
         self,
@@ -66,6 +69,22 @@ class Monitoring(Construct):
         rule_errors = rule_errors_filter.metric(period=FIVE_MINUTES, statistic="Sum")
         self._alarm("IotRuleErrors", rule_errors, "an IoT rule action failed", threshold=1)
 
+        # Powertools publishes humwatch's own metrics with the service as their one dimension.
+        quota_refusals = cloudwatch.Metric(
+            namespace=FUNCTION_RUNTIME_ENV["POWERTOOLS_METRICS_NAMESPACE"],
+            metric_name=Metric.UPLOAD_QUOTA_EXCEEDED,
+            dimensions_map={"service": FUNCTION_RUNTIME_ENV["POWERTOOLS_SERVICE_NAME"]},
+            period=FIVE_MINUTES,
+            statistic="Sum",
+        )
+        self._alarm(
+            "UploadQuotaExceeded",
+            quota_refusals,
+            "a device asked for more upload URLs than maxUploadsPerHour (a leaked certificate, a "
+            "runaway device, or one draining its spool after a long outage; docs/operations.md)",
+            threshold=1,
+        )
+
         clips_arriving = clip_queue.metric_number_of_messages_sent(
             period=cdk.Duration.minutes(no_clips_minutes), statistic="Sum"
         )
@@ -83,6 +102,7 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(title="Clips queued", left=[clips_arriving.with_(period=FIVE_MINUTES)]),
             cloudwatch.GraphWidget(title="Dead-letter queue depth", left=[dlq_depth]),
             cloudwatch.GraphWidget(title="IoT rule errors", left=[rule_errors]),
+            cloudwatch.GraphWidget(title="Upload quota refusals", left=[quota_refusals]),
         )
         self.dashboard.add_widgets(
             *(

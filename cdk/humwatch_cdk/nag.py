@@ -15,6 +15,7 @@ from constructs import IConstruct
 
 from humwatch.contracts import CLIPS_PREFIX, DRIFT_REPORTS_PREFIX, MODELS_PREFIX
 from humwatch_cdk.function import HumwatchFunction
+from humwatch_cdk.iot_account import AUDIT_ITEM_ACTIONS, DeviceDefenderAudit
 
 PACK = "AwsSolutions"
 # CDK's singleton that applies S3 bucket notifications (a CloudFormation custom resource).
@@ -57,12 +58,14 @@ def acknowledge_findings(
     presign: HumwatchFunction,
     process_clip: HumwatchFunction,
     drift_check: HumwatchFunction,
+    audit: DeviceDefenderAudit | None = None,
 ) -> None:
     """Acknowledge the findings the stack's design accepts. It takes the constructs it names, not
     the stack class, so this module and `stack.py` do not import each other."""
     ACKNOWLEDGEMENTS.clear()
     for fn in (presign, process_clip, drift_check):
-        _ack(fn.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        if fn.tracing:  # only traced functions get the X-Ray actions
+            _ack(fn.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
         _ack(fn.function, "AwsSolutions-L1", RUNTIME_REASON)
 
     clips = _objects(stack, bucket, CLIPS_PREFIX)
@@ -104,6 +107,21 @@ def acknowledge_findings(
         "One drift report per day and device (reports/drift/{day}/{thing}.json), and earlier ones are "
         "read back for the alert cooldown: s3:GetObject/PutObject only, only under reports/drift/.",
     )
+    if audit is not None:
+        _ack(
+            audit.audit_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Device Defender's audit lists every certificate and policy and reads the logging options: "
+            "iot:List*/Get*LoggingOptions of the audited checks only, read-only, and they support no "
+            "resource-level permissions.",
+        )
+        for resource in AUDIT_ITEM_ACTIONS:
+            _ack(
+                audit.audit_role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:{resource}]",
+                f"The audit checks every {resource.removesuffix('/*')} in the account, whatever its name: "
+                "read-only Describe/Get of that one resource type.",
+            )
     handler = stack.node.try_find_child(BUCKET_NOTIFICATIONS_HANDLER_ID)
     if handler is not None:
         _ack(

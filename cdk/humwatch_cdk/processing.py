@@ -1,8 +1,9 @@
-"""Clip processing: S3 `ObjectCreated` on clips/ -> encrypted SQS (+ DLQ) -> `process_clip`."""
+"""Clip processing: S3 `ObjectCreated` on clips/ -> KMS-encrypted SQS (+ DLQ) -> `process_clip`."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -21,24 +22,33 @@ class ClipProcessing(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        key: kms.Key,
         bucket: s3.IBucket,
         process_clip: HumwatchFunction,
         pipeline: PipelineSettings,
         max_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Both queues use the stack's customer managed key (the topics' key: no second key to pay
+        # for). S3 can only deliver event notifications to a KMS-encrypted queue whose key policy
+        # lets it, which the AWS managed SQS key's never does; CDK's SqsDestination adds that grant.
+        # One data key per queue and hour: KMS requests stay a handful per hour, whatever the rate.
+        data_key_reuse = cdk.Duration.hours(1)
         self.dlq = sqs.Queue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=data_key_reuse,
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
         self.queue = sqs.Queue(
             self,
             "ClipEvents",
-            # SSE-SQS: S3 event notifications can be delivered to it without a key policy for S3.
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=data_key_reuse,
             enforce_ssl=True,
             visibility_timeout=cdk.Duration.seconds(pipeline.clip_queue_visibility_timeout_s),
             retention_period=cdk.Duration.days(4),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from humwatch.alerts.policy import AlertPolicy
-from humwatch.contracts import PIPELINE
+from humwatch.config import default_uploads_per_hour
+from humwatch.contracts import FUNCTION_RUNTIME_ENV, PIPELINE
 
 _DEFAULT_POLICY = AlertPolicy()  # the alert defaults live in one place
 
@@ -57,12 +58,38 @@ class DeploySettings(BaseModel):
     process_clip_max_concurrency: int = Field(
         default=PIPELINE.process_clip_max_concurrency, ge=2, le=1000, alias="processClipMaxConcurrency"
     )
+    # Reserved concurrency caps each function (a flood of requests cannot run up the bill or starve
+    # the account's other functions) and guarantees it that much. 0 reserves nothing: an account
+    # must keep 100 unreserved executions, so new accounts with a low quota cannot reserve.
+    presign_reserved_concurrency: int = Field(default=10, ge=0, le=1000, alias="presignReservedConcurrency")
+    # At least processClipMaxConcurrency (AWS: less would throttle what the event source hands it).
+    process_clip_reserved_concurrency: int = Field(
+        default=PIPELINE.process_clip_max_concurrency, ge=0, le=1000, alias="processClipReservedConcurrency"
+    )
+    drift_check_reserved_concurrency: int = Field(
+        default=1, ge=0, le=1000, alias="driftCheckReservedConcurrency"
+    )
+    # Upload URLs per device per clock hour; 0: 3x the clips an hour of clipIntervalSeconds.
+    max_uploads_per_hour: int = Field(default=0, ge=0, le=1_000_000, alias="maxUploadsPerHour")
     # Defaults chosen from measurements (benchmarks/lambda_functions.py; why: docs/deploy.md).
     presign_memory_mb: int = Field(default=512, ge=128, le=10240, alias="presignMemoryMb")
     process_clip_memory_mb: int = Field(default=512, ge=128, le=10240, alias="processClipMemoryMb")
     drift_check_memory_mb: int = Field(default=1769, ge=128, le=10240, alias="driftCheckMemoryMb")
     log_retention_days: int = Field(default=30, ge=1, alias="logRetentionDays")
     iot_data_endpoint: str = Field(default="", alias="iotDataEndpoint")
+    # X-Ray active tracing of the functions. Off by default: Lambda samples 1 request a second + 5%
+    # whatever the fleet, $19 a month at 1,000 devices (7% of the bill) for traces that logs with
+    # device and clip ids and the metrics already cover; turn it on while investigating latency.
+    tracing: bool = Field(default=False, alias="tracing")
+    # IoT Core's logging options and the Device Defender audit configuration exist once per account
+    # and region: false leaves them to whoever already manages them there (docs/deploy.md).
+    iot_account_settings: bool = Field(default=True, alias="iotAccountSettings")
+    iot_log_level: Literal["DEBUG", "INFO", "WARN", "ERROR", "DISABLED"] = Field(
+        default="WARN", alias="iotLogLevel"
+    )
+    iot_audit_frequency: Literal["DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY"] = Field(
+        default="DAILY", alias="iotAuditFrequency"
+    )
 
     @field_validator("alert_emails", "alert_phone_numbers", "ops_emails", mode="before")
     @classmethod
@@ -101,6 +128,16 @@ class DeploySettings(BaseModel):
             raise ValueError(f"alertK ({self.alert_k}) must not exceed alertN ({self.alert_n})")
         return self
 
+    @model_validator(mode="after")
+    def _reservation_covers_the_event_source(self) -> DeploySettings:
+        reserved, maximum = self.process_clip_reserved_concurrency, self.process_clip_max_concurrency
+        if 0 < reserved < maximum:
+            raise ValueError(
+                f"processClipReservedConcurrency ({reserved}) must be 0 or at least "
+                f"processClipMaxConcurrency ({maximum})"
+            )
+        return self
+
     @classmethod
     def from_context(cls, get: Any) -> DeploySettings:
         """`get` is `node.try_get_context`; unknown knobs in cdk.json are ignored (CDK adds its own)."""
@@ -124,11 +161,17 @@ class DeploySettings(BaseModel):
 
     def common_environment(self) -> dict[str, str]:
         """Variables every function reads through `humwatch.config` (see its settings classes)."""
-        return {"POWERTOOLS_SERVICE_NAME": "humwatch", "POWERTOOLS_METRICS_NAMESPACE": "Humwatch"}
+        return dict(FUNCTION_RUNTIME_ENV)
+
+    @property
+    def upload_quota_per_hour(self) -> int:
+        """maxUploadsPerHour, or 3x the clips an hour at clipIntervalSeconds (36 at 300 s)."""
+        return self.max_uploads_per_hour or default_uploads_per_hour(self.clip_interval_seconds)
 
     def presign_environment(self) -> dict[str, str]:
         return {
             **self.common_environment(),
+            "HUMWATCH_MAX_UPLOADS_PER_HOUR": str(self.upload_quota_per_hour),
             "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
             "HUMWATCH_URL_EXPIRY_S": str(self.url_expiry_seconds),
             "HUMWATCH_MAX_CLIP_AGE_DAYS": str(self.max_clip_age_days),

@@ -26,6 +26,7 @@ from humwatch_cdk.drift import DriftSchedule
 from humwatch_cdk.function import HumwatchFunction
 from humwatch_cdk.history import HistoryTable
 from humwatch_cdk.ingest_iot import DeviceIngest, iot_arn
+from humwatch_cdk.iot_account import DeviceDefenderAudit, IotCoreLogging
 from humwatch_cdk.layers import RuntimeLayers
 from humwatch_cdk.monitoring import Monitoring
 from humwatch_cdk.nag import acknowledge_findings
@@ -82,11 +83,13 @@ class HumwatchStack(cdk.Stack):
             description="humwatch: answers a device's upload request with a presigned S3 PUT URL",
             environment={
                 ENV_BUCKET: bucket.bucket_name,
+                ENV_TABLE: table.table_name,  # the per-device upload quota counters
                 ENV_IOT_DATA_ENDPOINT: iot_data_endpoint,
                 **settings.presign_environment(),
             },
             memory_mb=settings.presign_memory_mb,
             timeout_s=PIPELINE.presign_timeout_s,
+            reserved_concurrency=settings.presign_reserved_concurrency,
         )
         self.process_clip = self._function(
             "ProcessClip",
@@ -95,6 +98,7 @@ class HumwatchStack(cdk.Stack):
             environment={**resources, **settings.process_environment()},
             memory_mb=settings.process_clip_memory_mb,
             timeout_s=PIPELINE.process_clip_timeout_s,
+            reserved_concurrency=settings.process_clip_reserved_concurrency,
         )
         self.drift_check = self._function(
             "DriftCheck",
@@ -107,6 +111,7 @@ class HumwatchStack(cdk.Stack):
             },
             memory_mb=settings.drift_check_memory_mb,
             timeout_s=PIPELINE.drift_check_timeout_s,
+            reserved_concurrency=settings.drift_check_reserved_concurrency,
         )
         self.functions = (self.presign, self.process_clip, self.drift_check)
 
@@ -119,16 +124,37 @@ class HumwatchStack(cdk.Stack):
             table_arn=table.table_arn,
             log_retention_days=settings.log_retention_days,
         )
+        self.iot_logging: IotCoreLogging | None = None
+        self.audit: DeviceDefenderAudit | None = None
+        if settings.iot_account_settings:
+            self.iot_logging = IotCoreLogging(
+                self,
+                "IotLogging",
+                level=settings.iot_log_level,
+                log_retention_days=settings.log_retention_days,
+            )
+            self.audit = DeviceDefenderAudit(
+                self,
+                "DeviceDefenderAudit",
+                frequency=settings.iot_audit_frequency,
+                notification_topic=self.alerts.ops_topic,
+                topic_key=self.alerts.key,
+            )
         self.processing = ClipProcessing(
             self,
             "Processing",
+            key=self.alerts.key,
             bucket=bucket,
             process_clip=self.process_clip,
             pipeline=PIPELINE,
             max_concurrency=settings.process_clip_max_concurrency,
         )
         self.drift = DriftSchedule(
-            self, "Drift", drift_check=self.drift_check, schedule=settings.drift_schedule
+            self,
+            "Drift",
+            drift_check=self.drift_check,
+            schedule=settings.drift_schedule,
+            failure_topic=self.alerts.ops_topic,
         )
         self.monitoring = Monitoring(
             self,
@@ -148,12 +174,13 @@ class HumwatchStack(cdk.Stack):
             presign=self.presign,
             process_clip=self.process_clip,
             drift_check=self.drift_check,
+            audit=self.audit,
         )
         self._outputs()
 
     def _function(
         self, construct_id: str, *, name: str, description: str, environment: dict[str, str], memory_mb: int,
-        timeout_s: int,
+        timeout_s: int, reserved_concurrency: int = 0,
     ) -> HumwatchFunction:  # fmt: skip
         return HumwatchFunction(
             self,
@@ -165,6 +192,9 @@ class HumwatchStack(cdk.Stack):
             memory_mb=memory_mb,
             timeout=cdk.Duration.seconds(timeout_s),
             log_retention_days=self.settings.log_retention_days,
+            # 0 (the knob's "reserve nothing") must not reach Lambda, where 0 stops the function.
+            reserved_concurrency=reserved_concurrency or None,
+            tracing=self.settings.tracing,
         )
 
     def objects(self, prefix: str) -> str:
@@ -181,6 +211,8 @@ class HumwatchStack(cdk.Stack):
         # presign_upload: sign PUTs under clips/ (the signer needs PutObject) and answer the device.
         allow(self.presign, ["s3:PutObject"], [self.objects(CLIPS_PREFIX)])
         allow(self.presign, ["iot:Publish"], [iot_arn(f"topic/{upload_response_topic('*')}")])
+        # ... and count each device's uploads per hour: one conditional UpdateItem, on the table only.
+        allow(self.presign, ["dynamodb:UpdateItem"], [self.history.table.table_arn])
 
         # process_clip: read clips and model bundles, write history and alert state, publish alerts.
         allow(self.process_clip, ["s3:GetObject"], [self.objects(CLIPS_PREFIX), self.objects(MODELS_PREFIX)])
@@ -190,11 +222,14 @@ class HumwatchStack(cdk.Stack):
         allow(self.process_clip, ["sns:Publish"], [self.alerts.alert_topic.topic_arn])
         allow(self.process_clip, ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn])
 
-        # drift_check: read history and models, read earlier reports (cooldown), write reports, notify.
+        # drift_check: read history and models, read earlier reports (cooldown), write reports, notify
+        # (the ops topic is also where a run that failed for good is sent, its failure destination).
         allow(self.drift_check, ["s3:GetObject"], [self.objects(MODELS_PREFIX)])
         allow(self.drift_check, ["s3:ListBucket"], [bucket_arn])
         allow(self.drift_check, ["s3:GetObject", "s3:PutObject"], [self.objects(DRIFT_REPORTS_PREFIX)])
         allow(self.drift_check, TABLE_ACTIONS, table_arns)
+        # the notice times of a page of devices in one call (the check's per-device cooldown)
+        allow(self.drift_check, ["dynamodb:BatchGetItem"], [self.history.table.table_arn])
         allow(
             self.drift_check,
             ["sns:Publish"],

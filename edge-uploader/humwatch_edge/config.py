@@ -207,7 +207,10 @@ _SETTINGS: tuple[_Setting, ...] = (
     _Setting("delivery", "http_timeout_s", _to_float, 60.0, _positive),
     _Setting("delivery", "backoff_initial_s", _to_float, 2.0, _positive),
     _Setting("delivery", "backoff_max_s", _to_float, 300.0, _positive),
-    _Setting("telemetry", "interval_s", _to_float, 60.0, _positive),
+    # One heartbeat per clip interval: silence is judged on clips (the cloud's silentAfterIntervals
+    # x clip interval, 15 minutes by default), so a heartbeat every 5 minutes still tells a live
+    # uploader from a dead one in time, at a fifth of the IoT messages, rule runs and table writes.
+    _Setting("telemetry", "interval_s", _to_float, 300.0, _positive),
     _Setting("log", "level", lambda v: _to_str(v).upper(), "INFO", _one_of(LOG_LEVELS)),
 )
 _SECTIONS = {s.section for s in _SETTINGS}

@@ -6,6 +6,7 @@ The uploader must not import the cloud package, so the few shapes it needs are r
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -65,18 +66,28 @@ class UploadGrant:
 
 @dataclass(frozen=True)
 class UploadRefusal:
-    """A refusal: `code` is the cloud's error code (e.g. `bad_request`)."""
+    """A refusal: `code` is the cloud's error code (e.g. `bad_request`); `retry_after_s` is how
+    long to wait before asking again, when the cloud says (`quota_exceeded`)."""
 
     clip_id: str | None
     code: str
     message: str
+    retry_after_s: float | None = None
 
+
+# The device asked for more upload URLs this hour than its quota allows: the clip is fine, keep it
+# and ask again after `retry_after_s` (the next hour).
+QUOTA_EXCEEDED = "quota_exceeded"
+# The cloud's quota window is a clock hour: a longer wait than this is not one it would ask for.
+MAX_RETRY_AFTER_S = 3600.0
 
 # The presign function answers with an error only for requests that can never succeed (invalid
 # id, size over the limit, unsupported type, bad MD5, captured_at out of range); its transient
 # failures produce no answer at all (the device times out and backs off). Codes listed here are
 # the exception: the cloud may send them for "try again later".
-TRANSIENT_REFUSAL_CODES = frozenset({"transient", "throttled", "internal_error", "unavailable"})
+TRANSIENT_REFUSAL_CODES = frozenset(
+    {"transient", "throttled", "internal_error", "unavailable", QUOTA_EXCEEDED}
+)
 
 
 def is_permanent_refusal(code: str) -> bool:
@@ -91,11 +102,18 @@ def parse_upload_response(payload: bytes) -> UploadGrant | UploadRefusal:
     clip_id = data.get("clip_id")
     if "error" in data:
         error = data["error"]
+        retry_after_s = None
         if isinstance(error, dict):
             code, message = str(error.get("code", "error")), str(error.get("message", ""))
+            retry_after_s = _retry_after(error.get("retry_after_s"))
         else:
             code, message = "error", str(error)
-        return UploadRefusal(clip_id=None if clip_id is None else str(clip_id), code=code, message=message)
+        return UploadRefusal(
+            clip_id=None if clip_id is None else str(clip_id),
+            code=code,
+            message=message,
+            retry_after_s=retry_after_s,
+        )
     try:
         headers = data["headers"]
         if not isinstance(headers, dict):
@@ -109,3 +127,10 @@ def parse_upload_response(payload: bytes) -> UploadGrant | UploadRefusal:
         )
     except KeyError as exc:
         raise ValueError(f"upload response misses {exc.args[0]!r}") from exc
+
+
+def _retry_after(value: Any) -> float | None:
+    """A usable wait in seconds, within [0, MAX_RETRY_AFTER_S], or None when there is none."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)

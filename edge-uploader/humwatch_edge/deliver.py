@@ -5,13 +5,18 @@ What each failure means:
   capped) and try the same clip again: a newer clip never overtakes an older one;
 - the URL was refused (expired, signature or digest mismatch) -> ask for a fresh URL at once the
   first time, then with backoff; if the file no longer matches its MD5 it is set aside;
-- the cloud refused the clip itself (bad request) -> set it aside in rejected/ and go on.
+- the cloud refused the clip itself (bad request) -> set it aside in rejected/ and go on;
+- the device's upload quota for this hour is used up (`quota_exceeded`) -> keep the clip (and
+  every newer one) in the spool and ask again no sooner than the `retry_after_s` the cloud sent,
+  plus a little jitter so a fleet refused in one hour does not ask at the same second.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from humwatch_edge.backoff import Backoff
@@ -21,12 +26,16 @@ from humwatch_edge.contract import (
     is_permanent_refusal,
     upload_request_payload,
 )
-from humwatch_edge.errors import ClipRejected, TransientDeliveryError, UrlRefused
+from humwatch_edge.errors import ClipRejected, RetryLater, TransientDeliveryError, UrlRefused
 from humwatch_edge.http_put import put_clip
 from humwatch_edge.mqtt_link import MqttLink
 from humwatch_edge.spool import Spool, SpoolEntry
 
 log = logging.getLogger(__name__)
+
+# Jitter added to the cloud's retry-after: up to 10% of it, at most a minute.
+RETRY_AFTER_JITTER = 0.1
+RETRY_AFTER_JITTER_MAX_S = 60.0
 
 
 class Deliverer:
@@ -38,12 +47,14 @@ class Deliverer:
         response_timeout_s: float,
         http_timeout_s: float,
         backoff: Backoff,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.spool = spool
         self.link = link
         self.response_timeout_s = response_timeout_s
         self.http_timeout_s = http_timeout_s
         self.backoff = backoff
+        self._rand = rand
         self.attempts = 0
         self._refusals: dict[int, int] = {}  # seq -> URL refusals in a row
 
@@ -79,6 +90,13 @@ class Deliverer:
             delay = 0.0 if refusals == 1 else self.backoff.next_delay()
             log.warning("upload URL for clip %s refused (%s); new request in %.1f s", clip, exc, delay)
             return delay
+        except RetryLater as exc:
+            # Not a failure of the link: the backoff is left as it is, and nothing is dropped.
+            jitter = self._rand() * min(RETRY_AFTER_JITTER * exc.retry_after_s, RETRY_AFTER_JITTER_MAX_S)
+            delay = exc.retry_after_s + jitter
+            self.spool.record_error(str(exc))
+            log.warning("clip %s kept in the spool: %s; next request in %.0f s", clip, exc, delay)
+            return delay
         except TransientDeliveryError as exc:
             delay = self.backoff.next_delay()
             self.spool.record_error(str(exc))
@@ -111,6 +129,10 @@ class Deliverer:
                 reason = f"{response.code}: {response.message}"
                 if is_permanent_refusal(response.code):
                     raise ClipRejected(reason)
+                if response.retry_after_s is not None:
+                    raise RetryLater(
+                        f"upload request refused ({reason})", retry_after_s=response.retry_after_s
+                    )
                 raise TransientDeliveryError(f"upload request refused ({reason})")
             headers = dict(response.headers)
             lowered = {k.lower() for k in headers}

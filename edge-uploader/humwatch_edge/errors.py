@@ -27,6 +27,15 @@ class TransientDeliveryError(DeliveryError):
     """Network trouble, a 5xx, a timeout, no broker: back off and try the same clip again."""
 
 
+class RetryLater(TransientDeliveryError):
+    """The cloud said when to ask again (the device's upload quota is used up): keep the clip and
+    wait at least `retry_after_s` before the next request."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class UrlRefused(DeliveryError):
     """The presigned URL was refused (expired, signature mismatch): request a fresh one."""
 

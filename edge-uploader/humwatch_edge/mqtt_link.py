@@ -32,6 +32,11 @@ from humwatch_edge.errors import TransientDeliveryError
 from humwatch_edge.tls import client_context
 
 log = logging.getLogger(__name__)
+# Upload answers are received at QoS 0. The session is clean, so a QoS 1 answer that missed a
+# dropped connection would not be redelivered either: both end in the request timing out and being
+# asked again. What QoS 1 would add is the device's PUBACK, which AWS IoT Core bills as one more
+# message per clip (a quarter of the clip's messaging bill; docs/deploy.md, "What it costs").
+RESPONSE_QOS = 0
 # A session that dies sooner than this after it was established counts as a failed attempt, so a
 # broker that accepts and then drops us (e.g. a policy that forbids our subscription) is not
 # retried in a tight loop.
@@ -155,7 +160,7 @@ class MqttLink:
             self._connack_error = f"endpoint refused the MQTT session: {reason}"
         else:
             self._connack_error = None
-            client.subscribe(upload_response_topic(self.thing), qos=1)
+            client.subscribe(upload_response_topic(self.thing), qos=RESPONSE_QOS)
         self._connack.set()
 
     def _handle_subscribe(

@@ -4,9 +4,11 @@
   and an ACL that confines each device to `humwatch/{its CN}/#`, like the IoT policy.
 - `Cloud.s3`: a moto server with the clips bucket.
 - `PresignResponder`: an MQTT client that answers upload requests with the real
-  `humwatch.services.presign.handle_upload_request` (signing with the real `ClipStore`); the URLs
-  it hands out point at `FaultyS3Proxy`, which forwards PUTs to moto unless told to fail the next
-  few (HTTP 500, or 403 "Request has expired" as S3 says it), so retries can be tested.
+  `humwatch.services.presign.handle_upload_request` (signing with the real `ClipStore`, counting
+  the per-device quota with the real `UploadQuotas` in a moto DynamoDB table; its clock and quota
+  can be set by a test); the URLs it hands out point at `FaultyS3Proxy`, which forwards PUTs to
+  moto unless told to fail the next few (HTTP 500, or 403 "Request has expired" as S3 says it),
+  so retries can be tested.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from humwatch import contracts as c
 from humwatch.config import PresignSettings
 from humwatch.dal import aws
 from humwatch.dal.clip_store import ClipStore
+from humwatch.dal.provisioning import create_table
+from humwatch.dal.table_client import TableClient
+from humwatch.dal.upload_quotas import UploadQuotas
 from humwatch.envvars import temporary_environ
 from humwatch.local.mqtt_broker import MosquittoBroker
 from humwatch.pki import CA, issue_cert, issue_server_cert, make_ca
@@ -166,8 +171,10 @@ class PresignResponder:
 
     def __init__(self, cloud: Cloud, cert: Path, key: Path) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (thing, payload) in arrival order
+        self.request_times: list[float] = []  # time.monotonic() of each request's arrival
         self.telemetry: list[dict[str, Any]] = []
         self.answers: list[dict[str, Any]] = []
+        self.answer_times: list[float] = []  # time.monotonic() of each answer, as answers
         self.paused = threading.Event()  # set: requests are recorded but not answered
         self._ready = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=2)
@@ -179,12 +186,19 @@ class PresignResponder:
         self._client.on_message = self._on_message
         self._client.on_disconnect = lambda *a: self._ready.clear()
         settings = PresignSettings.model_validate(
-            {c.ENV_BUCKET: cloud.bucket, c.ENV_IOT_DATA_ENDPOINT: "http://127.0.0.1:1"}
+            {
+                c.ENV_BUCKET: cloud.bucket,
+                c.ENV_TABLE: cloud.table,
+                c.ENV_IOT_DATA_ENDPOINT: "http://127.0.0.1:1",
+                # The tests capture every fraction of a second; the quota test sets its own.
+                "HUMWATCH_MAX_UPLOADS_PER_HOUR": "100000",
+            }
         )
         self.deps = PresignDeps(
             settings=settings,
             clips=ProxiedSigner(ClipStore(cloud.bucket, client=cloud.s3_client), cloud.proxy.port),
             channel=MqttPublisher(self._client),
+            quotas=UploadQuotas(TableClient(cloud.table, client=cloud.dynamodb_client)),
         )
         self._port = cloud.broker.port
 
@@ -214,12 +228,15 @@ class PresignResponder:
             self.telemetry.append(payload)
             return
         self.requests.append((thing, payload))
+        self.request_times.append(time.monotonic())
         if not self.paused.is_set():
             self._pool.submit(self._answer, thing, payload)
 
     def _answer(self, thing: str, payload: dict[str, Any]) -> None:
         try:
-            self.answers.append(handle_upload_request(thing, payload, self.deps))
+            answer = handle_upload_request(thing, payload, self.deps)
+            self.answer_times.append(time.monotonic())
+            self.answers.append(answer)
         except Exception:  # a test helper: make a broken responder visible in the log
             log.exception("presign responder failed")
 
@@ -238,6 +255,7 @@ class Cloud:
         self.root = root
         # moto keeps its state per process, not per server: a bucket of its own isolates each test.
         self.bucket = f"humwatch-edge-{uuid.uuid4().hex[:12]}"
+        self.table = self.bucket  # the history table, for the upload quota counters
         self.ca: CA = make_ca(root / "pki" / "ca")
         server_cert, server_key = issue_server_cert(self.ca, root / "pki" / "server")
         self.broker = MosquittoBroker(
@@ -245,6 +263,7 @@ class Cloud:
         )
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.s3_client: Any = None
+        self.dynamodb_client: Any = None
         self.proxy: FaultyS3Proxy
         self.responder: PresignResponder
         self.moto_port = 0
@@ -262,7 +281,11 @@ class Cloud:
             self.s3_client = aws.client(
                 "s3", endpoint_url=f"http://127.0.0.1:{self.moto_port}", region="us-east-1"
             )
+            self.dynamodb_client = aws.client(
+                "dynamodb", endpoint_url=f"http://127.0.0.1:{self.moto_port}", region="us-east-1"
+            )
         self.s3_client.create_bucket(Bucket=self.bucket)
+        create_table(self.dynamodb_client, self.table)
         self.proxy = FaultyS3Proxy("127.0.0.1", self.moto_port).start()
         cert, key = issue_cert(self.ca, RESPONDER, self.root / "pki" / "responder")
         self.responder = PresignResponder(self, cert, key).start()

@@ -27,7 +27,7 @@ def test_given_minimal_valid_file_when_built_then_defaults_apply() -> None:
     assert config.thing_name == "fan-03"
     assert config.capture_interval_s == 300.0 and config.capture_duration_s == 10.0
     assert config.capture_sample_rate == 16000 and config.mqtt_port == 8883
-    assert config.spool_policy == "drop-oldest" and config.telemetry_interval_s == 60.0
+    assert config.spool_policy == "drop-oldest" and config.telemetry_interval_s == 300.0
     assert config.mqtt_cert_file == Path("/etc/humwatch-edge/cert.pem")
 
 

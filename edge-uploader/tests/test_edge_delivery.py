@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,49 @@ def test_given_cloud_refuses_clip_for_good_when_delivering_then_set_aside_and_qu
         cloud.responder.deps.settings = normal
         assert wait_until(lambda: cloud.object_count() >= 2, 10)
     assert cloud.responder.answers[0]["error"]["code"] == "too_large"
+
+
+def test_given_hourly_quota_used_up_when_delivering_then_clips_wait_for_the_next_hour_and_none_is_lost(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    # Given a cloud that grants 2 upload URLs per device and hour, its clock 2 s before the hour
+    # (the test moves it past the hour once the device has been refused)
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    clock = {"now": hour + timedelta(minutes=59, seconds=58)}
+    responder = cloud.responder
+    responder.deps.clock = lambda: clock["now"]
+    responder.deps.settings = responder.deps.settings.model_copy(update={"max_uploads_per_hour": 2})
+    # And a device with 4 recordings to send
+    _write_recordings(tmp_path / "recordings", 4)
+    document = edge_document(
+        tmp_path / "spool",
+        cloud.device(),
+        cloud,
+        duration_s=0.5,
+        interval_s=0.6,
+        source={"source": "folder", "folder": str(tmp_path / "recordings"), "loop": False},
+    )
+    with running_agent(document) as agent:
+        # When its third request is refused for the quota
+        assert wait_until(lambda: any("error" in a for a in responder.answers), 20), responder.answers
+        (refusal,) = [a for a in responder.answers if "error" in a]
+        refused_at = responder.answer_times[responder.answers.index(refusal)]
+        clock["now"] = hour + timedelta(hours=1, seconds=1)
+        # Then every clip still arrives, the refused one after the next hour began
+        assert wait_until(lambda: cloud.object_count() == 4, 20), agent.spool.stats()
+        assert wait_until(lambda: agent.spool.stats().clips == 0, 5)
+
+    assert refusal["error"]["code"] == "quota_exceeded" and refusal["error"]["retry_after_s"] == 2
+    # The device kept the refused clip and asked again no sooner than the retry-after
+    refused_clip = refusal["clip_id"]
+    asked = [i for i, (_, p) in enumerate(responder.requests) if p["clip_id"] == refused_clip]
+    assert len(asked) == 2
+    assert responder.request_times[asked[1]] - refused_at >= 2.0
+    # Nothing was lost or set aside, and the clips arrived in capture order
+    stats = read_only_stats(tmp_path / "spool")
+    assert stats.counters.rejected_clips == 0 and stats.counters.dropped_clips == 0
+    assert stats.counters.uploaded_clips == 4
+    granted = [a["clip_id"] for a in responder.answers if "url" in a]
+    first_requests = list(dict.fromkeys(p["clip_id"] for _, p in responder.requests))
+    assert granted == first_requests and len(granted) == 4
+    assert sorted(_uploaded_ids(cloud)) == sorted(granted)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from humwatch.observability import logger, metrics, tracer
+from humwatch.observability import log_metrics, logger, tracer
 from humwatch.services.process import process_message
 from humwatch.services.wiring import process_deps
 
@@ -31,7 +31,7 @@ def record_handler(record: SQSRecord) -> int:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -89,6 +89,17 @@ def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
     return AlertMessage(subject=subject, body="\n".join(lines), attributes=attributes)
 
 
+def describe_duration(seconds: float) -> str:
+    """A span a person reads at a glance: `40 s`, `12 min`, `3.5 h`, `2.0 days`."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def render_notice(kind: str, thing: str, machine_type: str, summary: str, details: list[str]) -> AlertMessage:
     """Drift and silence notices: always severity `warning` (SMS filters skip them)."""
     subject = f"[humwatch] {thing} ({machine_type}): {summary}"[:SUBJECT_MAX]

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP, MIN_GAP
+
 
 class Severity(StrEnum):
     WARNING = "warning"
@@ -91,11 +93,6 @@ class AlertPolicy:
         return self.evidence_threshold > 0
 
 
-# Log distance from a typical normal score to the threshold when a model does not say (a bundle
-# without score samples): about what spectral-gauss models show at a 2% target (ratio ~0.15).
-DEFAULT_NORMAL_GAP = 2.0
-
-
 @dataclass(frozen=True)
 class ClipFlag:
     clip_id: str
@@ -140,19 +137,11 @@ def _ordered(flags: tuple[ClipFlag, ...]) -> tuple[ClipFlag, ...]:
 
 
 _MIN_RATIO = 1e-6  # a score of exactly 0 (silence is rejected earlier) must not become -inf
-_MIN_GAP = 0.05  # a model whose normal clips sit at its threshold must not divide by ~0
-
-
-def normal_gap(threshold: float, typical_normal_score: float | None) -> float:
-    """log(threshold / typical normal score): the unit of evidence for one model."""
-    if typical_normal_score is None or typical_normal_score <= 0 or threshold <= 0:
-        return DEFAULT_NORMAL_GAP
-    return max(math.log(threshold / typical_normal_score), _MIN_GAP)
 
 
 def clip_evidence(policy: AlertPolicy, flag: ClipFlag) -> float:
     """What one clip adds: log(ratio) / normal_gap + allowance, at most the cap."""
-    position = math.log(max(flag.ratio, _MIN_RATIO)) / max(flag.normal_gap, _MIN_GAP)
+    position = math.log(max(flag.ratio, _MIN_RATIO)) / max(flag.normal_gap, MIN_GAP)
     return min(position + policy.evidence_allowance, policy.evidence_cap)
 
 

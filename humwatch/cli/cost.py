@@ -39,7 +39,7 @@ from humwatch.cli.group import cli
     "--heartbeat-interval",
     "heartbeat_interval_s",
     type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
+    default=300.0,
     show_default=True,
     help="Seconds between device heartbeats (edge uploader telemetry.interval_s).",
 )
@@ -56,6 +56,12 @@ from humwatch.cli.group import cli
     default=0,
     show_default=True,
     help="Move clips to S3 Glacier Instant Retrieval at this age (0: never; docs/deploy.md).",
+)
+@click.option(
+    "--tracing/--no-tracing",
+    default=False,
+    show_default=True,
+    help="X-Ray active tracing of the functions (cdk.json tracing).",
 )
 @click.option(
     "--prices",
@@ -85,6 +91,7 @@ def cost_cmd(
     heartbeat_interval_s: float,
     history_days: int,
     archive_after_days: int,
+    tracing: bool,
     prices_file: Path | None,
     inputs_file: Path | None,
     fmt: str,
@@ -109,6 +116,7 @@ def cost_cmd(
         heartbeat_interval_s=heartbeat_interval_s,
         history_days=history_days,
         archive_after_days=archive_after_days,
+        tracing=tracing,
     )
     result = estimate(
         fleet,
@@ -134,7 +142,8 @@ def render_bill(result: Any) -> str:
     f = result.fleet
     header = (
         f"humwatch on AWS, {result.region}: {f.devices:,} devices, a clip every {f.interval_s:g} s, "
-        f"clips kept {f.retention_days} days, a heartbeat every {f.heartbeat_interval_s:g} s\n"
+        f"clips kept {f.retention_days} days, history {f.history_days} days, a heartbeat every "
+        f"{f.heartbeat_interval_s:g} s, tracing {'on' if f.tracing else 'off'}\n"
         f"list prices as of {result.prices_as_of} (no free tier), "
         f"measured inputs of {result.inputs_measured_at}"
     )

@@ -78,13 +78,6 @@ def _print_alert(alert: ReceivedAlert) -> None:
     help="A function setting, e.g. --set HUMWATCH_ALERT_K=2 (repeatable).",
 )
 @click.option(
-    "--broker",
-    type=click.Choice(["auto", "mosquitto", "python"]),
-    default="auto",
-    show_default=True,
-    help="MQTT broker: mosquitto when installed (auto), or the built-in Python broker.",
-)
-@click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     default="WARNING",
@@ -96,7 +89,6 @@ def local_up(
     drift_every: float,
     batch_window: float | None,
     settings: tuple[str, ...],
-    broker: str,
     log_level: str,
 ) -> None:
     """Start moto (S3, SQS, DynamoDB, SNS, IoT, CloudWatch) and mosquitto (mTLS), create the
@@ -119,7 +111,6 @@ def local_up(
         drift_interval_s=drift_every,
         batch_window_s=batch_window,
         function_env=_parse_settings(settings),
-        broker=broker,
         log_level=log_level,
     )
     stop = threading.Event()

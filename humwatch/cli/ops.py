@@ -1,4 +1,5 @@
-"""Operator commands: history, devices, label, ack, provision-device, model publish/list, report.
+"""Operator commands: history, devices, label, ack, provision-device, device revoke, model
+publish/list, report.
 
 They work against the deployed stack (names from its CloudFormation outputs) and the local stack
 (`--local`) alike; flags and environment variables override what discovery finds.
@@ -337,8 +338,8 @@ def provision_device_cmd(
     """Create an IoT thing with its own certificate and a ready edge-uploader config in --out.
 
     Attaches the stack's device policy, registers the device (and its model with --model) in the
-    history table, and refuses to overwrite existing credentials or re-provision a thing that has
-    a certificate.
+    history table, and refuses to overwrite existing credentials or to provision a thing name that
+    is already registered in IoT Core.
 
     \b
     Example:
@@ -386,6 +387,51 @@ def provision_device_cmd(
     click.echo(f"  model     {result.model_id or '(default model)'}")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+
+
+# --- device revoke -------------------------------------------------------------------------------
+@cli.group("device")
+def device_group() -> None:
+    """Act on one device's identity (revoke a lost or compromised device)."""
+
+
+@device_group.command("revoke")
+@click.argument("thing")
+@click.option("--reason", metavar="TEXT", help="Why, kept in the registry (e.g. 'unit stolen from site 3').")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@stack_options
+def device_revoke_cmd(*, stack: StackContext, thing: str, reason: str | None, yes: bool) -> None:
+    """Cut THING off: set its certificates INACTIVE and mark it revoked in the registry.
+
+    IoT Core refuses the device's next connection (and closes an open one). Nothing is detached or
+    deleted: the thing, its certificates and policy, and its history stay as the record;
+    `humwatch devices` shows it as revoked and the drift check no longer reports it as silent.
+    To put a machine back, provision a new thing name for it (docs/operations.md).
+
+    \b
+    Example:
+      humwatch device revoke fan-04 --reason "key copied off the device"
+    """
+    from humwatch.dal.iot_admin import IotAdmin
+    from humwatch.ops.revoke import revoke_device
+
+    settings = stack.settings("table")
+    if not yes:
+        click.confirm(f"Revoke {thing}? Its certificates stop working at once", abort=True)
+    iot = IotAdmin(stack.client("iot", settings))
+    result = revoke_device(thing, iot, stack.history().devices, now=_now(), reason=reason)
+    count = len(result.certificate_ids)
+    certificates = ", ".join(result.certificate_ids) or "none attached"
+    click.echo(f"revoked {result.thing}: {count} certificate(s) INACTIVE ({certificates})")
+    when = f"{result.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
+    marked = f"already marked revoked since {when}" if result.already_revoked else f"marked revoked at {when}"
+    click.echo(f"  registry  {marked}")
+    if settings.local:
+        click.echo(
+            "note: the local broker (mosquitto) trusts every certificate of the local CA and does not read "
+            "IoT certificate status, so a local device can still connect",
+            err=True,
+        )
 
 
 # --- model ---------------------------------------------------------------------------------------

@@ -7,11 +7,12 @@ an older `rev` loses (ConflictError) and re-reads (docs/architecture.md, "Histor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from humwatch import contracts as c
-from humwatch.alerts.policy import DEFAULT_NORMAL_GAP, AlertState, ClipFlag, Severity, acknowledge
+from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP
+from humwatch.alerts.policy import AlertState, ClipFlag, Severity, acknowledge
 from humwatch.dal.dynamo_items import now_seconds, timestamp_or_none
 from humwatch.dal.table_client import TableClient
 from humwatch.errors import ConflictError, NotFound
@@ -19,16 +20,28 @@ from humwatch.records import ClipStatus, DeviceState, PendingAlert
 
 
 def _flag_to_dict(flag: ClipFlag) -> dict[str, Any]:
+    """One flag of the window, kept small: the state is rewritten for every clip, and a full
+    window under the long attribute names of earlier versions took the item past 1 KB (two write
+    units a clip instead of one). Short names, the capture time as epoch seconds."""
     return {
-        "clip_id": flag.clip_id,
-        "captured_at": flag.captured_at,
-        "is_anomaly": flag.is_anomaly,
-        "ratio": float(flag.ratio),
-        "normal_gap": float(flag.normal_gap),
+        "id": flag.clip_id,
+        "at": int(flag.captured_at.timestamp()),
+        "a": flag.is_anomaly,
+        "r": float(flag.ratio),
+        "g": float(flag.normal_gap),
     }
 
 
 def _flag_from_dict(data: Mapping[str, Any]) -> ClipFlag:
+    """A flag in the compact form above or the long-named form of earlier versions."""
+    if "id" in data:
+        return ClipFlag(
+            clip_id=str(data["id"]),
+            captured_at=datetime.fromtimestamp(int(data["at"]), UTC),
+            is_anomaly=bool(data["a"]),
+            ratio=float(data["r"]),
+            normal_gap=float(data["g"]),
+        )
     return ClipFlag(
         clip_id=str(data["clip_id"]),
         captured_at=c.parse_timestamp(str(data["captured_at"])),

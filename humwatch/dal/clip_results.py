@@ -2,11 +2,19 @@
 
 Item: pk `device#{thing}`, sk `clip#{captured_at}#{clip_id}`; anomalous clips also carry the
 sparse `anomalies-by-day` index keys (docs/architecture.md, "History table").
+
+The item is kept small because a year of them is most of the table (storage and point-in-time
+recovery are billed per GB, and an item over 1 KB costs two write units): what the keys already
+say (clip id, capture time, the canonical S3 key) is not stored again, and the 64 band means are
+one Binary attribute of little-endian int16 hundredths of a dB (128 bytes instead of ~330 as
+DynamoDB numbers; the drift check needs far less than 0.01 dB). Items written before this
+format (every attribute, band means as a list of numbers) read back the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import struct
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,16 +22,44 @@ from humwatch import contracts as c
 from humwatch.dal.dynamo_items import now_seconds
 from humwatch.dal.table_client import TableClient
 from humwatch.errors import NotFound
-from humwatch.records import LABELS, ClipRecord
+from humwatch.records import LABELS, ClipRecord, ClipSample, ClipStatus
 
 _CLIP_SK_PREFIX = "clip#"
 _CLIP_SK_END = "clip#~"  # '~' sorts after every character a timestamp or uuid uses
+# Band means: int16 hundredths of a dB, so +-327.67 dB in 0.01 dB steps (log-mel band means are
+# tens of dB); a clip with a value outside that range keeps the list of numbers.
+BAND_MEANS_SCALE = 100.0
+_INT16_MAX = 32767
+_SAMPLE_PAGE = 1000  # a day of 5-minute clips (288 items, ~0.5 kB each) is one page
+
+
+def encode_band_means(values: Sequence[float]) -> bytes | None:
+    """The compact form of `band_means`, or None when a value does not fit (keep the list)."""
+    scaled = [round(float(v) * BAND_MEANS_SCALE) for v in values]
+    if not scaled or any(abs(v) > _INT16_MAX for v in scaled):
+        return None
+    return struct.pack(f"<{len(scaled)}h", *scaled)
+
+
+def decode_band_means(data: bytes) -> list[float]:
+    if len(data) % 2:
+        raise ValueError(f"band means of {len(data)} bytes: not int16 values")
+    return [v / BAND_MEANS_SCALE for v in struct.unpack(f"<{len(data) // 2}h", data)]
 
 
 def clip_item(record: ClipRecord) -> dict[str, Any]:
     item: dict[str, Any] = record.model_dump(mode="python", exclude_none=True)
     item[c.PK] = c.device_pk(record.thing)
     item[c.SK] = c.clip_sk(record.captured_at, record.clip_id)
+    # The sort key holds the capture time (whole seconds, as every timestamp is stored) and the
+    # clip id; the S3 key is derived from them when it is the canonical FLAC key, else it stays.
+    del item["clip_id"], item["captured_at"]
+    if record.s3_key == _canonical_s3_key(record.thing, record.captured_at, record.clip_id):
+        del item["s3_key"]
+    if record.band_means:
+        compact = encode_band_means(record.band_means)
+        if compact is not None:
+            item["band_means"] = compact
     if record.is_anomaly:
         item[c.ANOMALY_INDEX_PK] = c.anomaly_index_pk(record.captured_at)
         item[c.ANOMALY_INDEX_SK] = c.anomaly_index_sk(record.captured_at, record.thing, record.clip_id)
@@ -31,7 +67,45 @@ def clip_item(record: ClipRecord) -> dict[str, Any]:
 
 
 def clip_record(item: Mapping[str, Any]) -> ClipRecord:
-    return ClipRecord.model_validate(item)
+    """A clip item of either format (see the module docstring) as a record."""
+    data = dict(item)
+    sk = str(data.get(c.SK, ""))
+    if sk.startswith(_CLIP_SK_PREFIX):
+        captured_text, _, clip_id = sk[len(_CLIP_SK_PREFIX) :].partition("#")
+        data.setdefault("clip_id", clip_id)
+        data.setdefault("captured_at", captured_text)
+    if "s3_key" not in data:
+        data["s3_key"] = _canonical_s3_key(
+            str(data["thing"]), c.parse_timestamp(str(data["captured_at"])), str(data["clip_id"])
+        )
+    band_means = data.get("band_means")
+    if isinstance(band_means, bytes | bytearray):
+        data["band_means"] = decode_band_means(bytes(band_means))
+    return ClipRecord.model_validate(data)
+
+
+def clip_sample(item: Mapping[str, Any]) -> ClipSample:
+    captured_text = str(item[c.SK])[len(_CLIP_SK_PREFIX) :].partition("#")[0]
+    band_means = item.get("band_means")
+    if isinstance(band_means, bytes | bytearray):
+        band_means = decode_band_means(bytes(band_means))
+    score = item.get("score")
+    return ClipSample(
+        captured_at=c.parse_timestamp(captured_text),
+        status=ClipStatus(item["status"]),
+        score=float(score) if score is not None else None,
+        is_anomaly=bool(item.get("is_anomaly", False)),
+        model_id=item.get("model_id"),
+        model_version=item.get("model_version"),
+        band_means=tuple(float(v) for v in band_means) if band_means else None,
+    )
+
+
+def _canonical_s3_key(thing: str, captured_at: datetime, clip_id: str) -> str | None:
+    try:
+        return c.clip_key(thing, captured_at, clip_id, "flac")
+    except ValueError:  # not a uuid / thing name the contract allows: store the key as it is
+        return None
 
 
 def _day_text(day: date | datetime | str) -> str:
@@ -83,6 +157,24 @@ class ClipResults:
         for item in self._table.query(limit=limit, page_size=page_size, **request):
             yield clip_record(item)
 
+    def samples(self, thing: str, since: datetime, until: datetime) -> Iterator[ClipSample]:
+        """What the drift check needs of one device's clips with since <= captured_at <= until,
+        oldest first: a projection of the items, in pages of up to 1 MB (read units are charged
+        on whole items either way; the projection saves transfer and parsing)."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ProjectionExpression": "sk, #status, score, is_anomaly, model_id, model_version, band_means",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": c.device_pk(thing)},
+                ":low": {"S": _CLIP_SK_PREFIX + c.format_timestamp(since)},
+                ":high": {"S": _CLIP_SK_PREFIX + c.format_timestamp(until) + "#~"},
+            },
+            "ScanIndexForward": True,
+        }
+        for item in self._table.query(page_size=_SAMPLE_PAGE, **request):
+            yield clip_sample(item)
+
     def anomalies(
         self,
         day: date | datetime | str,
@@ -107,19 +199,20 @@ class ClipResults:
             yield clip_record(item)
 
     def find(self, thing: str, clip_id: str) -> ClipRecord | None:
-        """A clip by id alone (operators copy ids from alerts): a Query over the device's clips."""
+        """A clip by id alone (operators copy ids from alerts): a Query over the device's sort keys
+        (the id is the end of the sort key, which a filter expression may not test), then the item."""
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :clip)",
-            "FilterExpression": "clip_id = :id",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": c.device_pk(thing)},
-                ":clip": {"S": _CLIP_SK_PREFIX},
-                ":id": {"S": clip_id},
-            },
+            "ProjectionExpression": "sk",
+            "ExpressionAttributeValues": {":pk": {"S": c.device_pk(thing)}, ":clip": {"S": _CLIP_SK_PREFIX}},
             "ScanIndexForward": False,
         }
-        for item in self._table.query(limit=1, page_size=500, **request):
-            return clip_record(item)
+        suffix = "#" + clip_id
+        for item in self._table.query(page_size=500, **request):
+            sk = str(item[c.SK])
+            if sk.endswith(suffix):
+                found = self._table.get(c.device_pk(thing), sk)
+                return clip_record(found) if found else None
         return None
 
     def set_label(

@@ -29,7 +29,7 @@ class ClipStore:
             with aws.translate_errors():
                 resp = self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if aws.is_not_found(exc):
                 raise NotFound(f"no object s3://{self.bucket}/{key}") from exc
             raise
         return ObjectInfo(
@@ -42,7 +42,11 @@ class ClipStore:
     def get_bytes(self, key: str, *, max_bytes: int, etag: str | None = None) -> bytes:
         """Download a clip; never reads more than `max_bytes` (+1 to detect oversize objects).
 
-        With `etag`, the object must still be the version the event announced (IfMatch)."""
+        With `etag`, the object must still be the version the event announced (IfMatch).
+        Input faults are rejected on the first try: a missing (or, with `etag`, replaced) object
+        is `NotFound`, a zero-byte one `AudioRejected(empty)` (S3 answers a ranged GET of an empty
+        object with InvalidRange), one over `max_bytes` `AudioRejected(too_large)`. What else
+        fails is retried (`humwatch.dal.aws`)."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": f"bytes=0-{max_bytes}"}
         if etag:
             kwargs["IfMatch"] = f'"{etag}"'
@@ -51,11 +55,13 @@ class ClipStore:
                 resp = self._client.get_object(**kwargs)
                 data: bytes = resp["Body"].read(max_bytes + 1)
         except ClientError as exc:
-            code = aws.error_code(exc)
-            if code in ("404", "NoSuchKey", "NotFound"):
+            if aws.is_not_found(exc):
                 raise NotFound(f"no object s3://{self.bucket}/{key}") from exc
-            if code in ("PreconditionFailed", "412"):
+            if aws.is_condition_failed(exc):
                 raise NotFound(f"s3://{self.bucket}/{key} was replaced after the event") from exc
+            if aws.is_range_not_satisfiable(exc):
+                # The range starts at byte 0, so only an empty object cannot satisfy it.
+                raise AudioRejected("clip object is 0 bytes", code=AudioRejectReason.EMPTY.value) from exc
             raise
         if len(data) > max_bytes:
             raise AudioRejected(

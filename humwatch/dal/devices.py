@@ -1,13 +1,14 @@
 """Devices in the history table: the registry entry of each device and its last heartbeat.
 
-Items: pk `registry`, sk `device#{thing}` (model id, machine type, created_at); pk
+Items: pk `registry`, sk `device#{thing}` (model id, machine type, created_at, and revoked_at,
+revoked_certificates, revoke_reason once `humwatch device revoke` cut the device off); pk
 `device#{thing}`, sk `telemetry` (the heartbeat as sent, received_at), the same item the IoT
 rule's DynamoDBv2 action writes in AWS (docs/architecture.md, "History table").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +55,9 @@ class DeviceRegistry:
         )
         existing = self.get(thing) if overwrite else None
         if existing is not None:
-            info = info.model_copy(update={"created_at": existing.created_at})
+            # Re-registering (a new model mapping) keeps when it was created and any revocation.
+            kept = {"created_at", "revoked_at", "revoked_certificates", "revoke_reason"}
+            info = info.model_copy(update=existing.model_dump(include=kept))
         item = dict(info.model_dump(exclude_none=True), pk=c.REGISTRY_PK, sk=c.registry_device_sk(thing))
         if overwrite:
             self._table.put(item)
@@ -64,6 +67,41 @@ class DeviceRegistry:
         current = self.get(thing)
         assert current is not None
         return current
+
+    def mark_revoked(
+        self, thing: str, *, at: datetime, certificate_ids: Sequence[str], reason: str | None = None
+    ) -> DeviceInfo:
+        """Record that the device's certificates were deactivated. Revoking again keeps the first
+        `revoked_at` and records the certificates of this run; a device missing from the registry
+        (never provisioned by humwatch) gets an entry, so `humwatch devices` shows it."""
+        values: dict[str, Any] = {
+            ":at": {"S": c.format_timestamp(at)},
+            ":certs": {"L": [{"S": cert} for cert in certificate_ids]},
+        }
+        assignments = ["revoked_at = if_not_exists(revoked_at, :at)", "revoked_certificates = :certs"]
+        if reason:
+            values[":reason"] = {"S": reason}
+            assignments.append("revoke_reason = :reason")
+        updated = self._table.update(
+            c.REGISTRY_PK,
+            c.registry_device_sk(thing),
+            UpdateExpression="SET " + ", ".join(assignments),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values,
+        )
+        if updated is not None:
+            return DeviceInfo.model_validate(updated)
+        info = DeviceInfo(
+            thing=thing,
+            created_at=at,
+            revoked_at=at,
+            revoked_certificates=tuple(certificate_ids),
+            revoke_reason=reason,
+        )
+        item = dict(info.model_dump(exclude_none=True), pk=c.REGISTRY_PK, sk=c.registry_device_sk(thing))
+        if not self._table.put(item, ConditionExpression="attribute_not_exists(pk)"):
+            return self.mark_revoked(thing, at=at, certificate_ids=certificate_ids, reason=reason)
+        return info
 
 
 class DeviceTelemetry:

@@ -27,6 +27,11 @@ class IssuedCertificate:
     private_key_pem: str | None  # None when the key was made locally (registered certificate)
 
 
+def certificate_id(certificate_arn: str) -> str:
+    """arn:aws:iot:<region>:<account>:cert/<id> -> <id>"""
+    return certificate_arn.rsplit("/", 1)[-1]
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -80,6 +85,47 @@ class IotAdmin:
     def thing_principals(self, thing: str) -> list[str]:
         reply = self._call(f"list principals of {thing}", self._iot.list_thing_principals, thingName=thing)
         return list(reply.get("principals", []))
+
+    def thing_certificates(self, thing: str) -> list[str]:
+        """ARNs of the certificates attached to the thing (its other principals, if any, are not
+        certificates humwatch issued)."""
+        return [p for p in self.thing_principals(thing) if ":cert/" in p]
+
+    def certificate_status(self, certificate_arn: str) -> str:
+        """ACTIVE, INACTIVE, REVOKED, PENDING_TRANSFER, ... as IoT Core reports it."""
+        reply = self._call(
+            f"describe certificate {certificate_arn}",
+            self._iot.describe_certificate,
+            certificateId=certificate_id(certificate_arn),
+        )
+        return str(reply["certificateDescription"]["status"])
+
+    def deactivate_certificate(self, certificate_arn: str) -> None:
+        """UpdateCertificate INACTIVE: IoT Core refuses the next connection made with it (and
+        closes an open one). The certificate stays attached to its thing and policy, so the record
+        of who it belonged to is kept."""
+        self._call(
+            f"deactivate certificate {certificate_arn}",
+            self._iot.update_certificate,
+            certificateId=certificate_id(certificate_arn),
+            newStatus="INACTIVE",
+        )
+
+    def delete_thing(self, thing: str) -> list[str]:
+        """Delete a thing this run created (provisioning's rollback); [] when done or already
+        gone, else what failed (logged too)."""
+        try:
+            self._iot.delete_thing(thingName=thing)
+        except ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                return []
+            failure = f"delete thing: {_error_code(exc) or 'error'}: {_error_message(exc)}"
+        except BotoCoreError as exc:
+            failure = f"delete thing: {exc}"
+        else:
+            return []
+        log.error("rollback of thing %s incomplete: %s", thing, failure)
+        return [failure]
 
     def policy_exists(self, policy: str) -> bool:
         try:
@@ -142,7 +188,7 @@ class IotAdmin:
         reverse order of creation, even after one fails. Returns the steps that failed (each is
         also logged) so the caller can tell the operator what is left to remove by hand; an empty
         list means nothing is left. A step whose target is already gone counts as done."""
-        cert_id = certificate_arn.rsplit("/", 1)[-1]
+        cert_id = certificate_id(certificate_arn)
         steps: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
             ("detach", self._iot.detach_thing_principal, {"thingName": thing, "principal": certificate_arn}),
             ("deactivate", self._iot.update_certificate, {"certificateId": cert_id, "newStatus": "INACTIVE"}),

@@ -45,7 +45,7 @@ class ModelStore:
                 resp = self._client.get_object(Bucket=self.bucket, Key=key)
                 return resp["Body"].read(), dict(resp.get("Metadata", {}))
         except ClientError as exc:
-            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if aws.is_not_found(exc):
                 raise ModelBundleError(f"model file s3://{self.bucket}/{key} is missing") from exc
             raise
 
@@ -77,7 +77,7 @@ class ModelStore:
             with aws.translate_errors():
                 resp = self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if aws.is_not_found(exc):
                 return None
             raise
         return str(resp.get("Metadata", {}).get("sha256", "")) or None

@@ -34,7 +34,7 @@ class ReportStore:
             with aws.translate_errors():
                 body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if aws.is_not_found(exc):
                 return None
             raise
         return DriftReport.model_validate_json(body)

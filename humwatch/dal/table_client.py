@@ -10,15 +10,19 @@ docs/architecture.md ("History table").
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from humwatch.contracts import PK, SK
 from humwatch.dal import aws
 from humwatch.dal.dynamo_items import deserialize_item, key, serialize_item
+from humwatch.errors import TransientError
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
+_BATCH_GET_ATTEMPTS = 5
 
 
 class TableClient:
@@ -43,7 +47,7 @@ class TableClient:
             with aws.translate_errors():
                 self._client.put_item(TableName=self.table_name, Item=serialize_item(item), **conditions)
         except ClientError as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.is_condition_failed(exc):
                 return False
             raise
         return True
@@ -56,7 +60,7 @@ class TableClient:
                     TableName=self.table_name, Key=key(pk, sk), ReturnValues="ALL_NEW", **request
                 )
         except ClientError as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.is_condition_failed(exc):
                 return None
             raise
         return deserialize_item(resp["Attributes"])
@@ -87,6 +91,35 @@ class TableClient:
             start_key = resp.get("LastEvaluatedKey")
             if not start_key:
                 return
+
+    def batch_get(
+        self, keys: list[tuple[str, str]], *, projection: str | None = None, consistent: bool = False
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Many items by key in BatchGetItem calls of 100 keys: {(pk, sk): item}; keys without an
+        item are absent. Keys DynamoDB leaves unprocessed (throttling) are asked for again."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                "Keys": [key(pk, sk) for pk, sk in unique[start : start + _BATCH_GET_KEYS]],
+                "ConsistentRead": consistent,
+            }
+            if projection:
+                request["ProjectionExpression"] = projection
+            pending: dict[str, Any] = {self.table_name: request}
+            for attempt in range(_BATCH_GET_ATTEMPTS):
+                with aws.translate_errors():
+                    resp = self._client.batch_get_item(RequestItems=pending)
+                for raw in resp.get("Responses", {}).get(self.table_name, []):
+                    item = deserialize_item(raw)
+                    found[(str(item[PK]), str(item[SK]))] = item
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise TransientError(f"BatchGetItem on {self.table_name}: keys still unprocessed")
+        return found
 
     def query_sort_key_prefix(self, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
         """Every item of one partition whose sort key starts with `sk_prefix`."""

@@ -93,7 +93,7 @@ class EdgeUploaderProcess:
         device: ProvisionedDevice,
         *,
         folder: Path,
-        telemetry_interval_s: float = 60.0,
+        telemetry_interval_s: float = 300.0,
         log_level: str = "WARNING",
     ) -> None:
         if not edge_uploader_available():

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import urllib.request
+from collections.abc import Callable
 from types import TracebackType
 
 from moto.server import ThreadedMotoServer
+
+from humwatch.local.s3_outage import WsgiApp
 
 # The AWS APIs the local stack uses (moto serves them all on one port; listed for the docs/status).
 SERVICES: tuple[str, ...] = ("s3", "sqs", "dynamodb", "sns", "iot", "cloudwatch", "sts")
@@ -22,11 +25,22 @@ class MotoEndpoint:
 
     moto keeps its state in process-wide backends: `reset()` on start gives a fresh, empty account
     even when an earlier stack ran in the same process (tests).
+
+    `middleware` (fault injection only, e.g. `S3Outage.wrap`) wraps moto's WSGI application, so it
+    sees every request before moto does.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, reset: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reset: bool = True,
+        middleware: Callable[[WsgiApp], WsgiApp] | None = None,
+    ) -> None:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._reset = reset
+        self._middleware = middleware
         self.url = ""
         self.port = 0
 
@@ -34,6 +48,12 @@ class MotoEndpoint:
         # werkzeug logs one line per request at INFO: thousands of lines in a demo.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
+        if self._middleware is not None:
+            # moto builds its application inside its server thread; werkzeug reads `server.app`
+            # for each request, so wrapping it now puts the middleware in front of every request.
+            wsgi_server = self._server._server
+            assert wsgi_server is not None
+            wsgi_server.app = self._middleware(wsgi_server.app)
         host, self.port = self._server.get_host_and_port()
         self.url = f"http://{host}:{self.port}"
         if self._reset:

@@ -20,7 +20,20 @@ from humwatch.errors import HumwatchError
 from humwatch.pki import CA
 
 DEFAULT_MOSQUITTO = "/usr/sbin/mosquitto"
+# Where the other installers put it when their folder is not on PATH: Homebrew (Apple silicon, Intel)
+# and the Windows installer.
+OTHER_LOCATIONS = (
+    "/opt/homebrew/sbin/mosquitto",
+    "/usr/local/sbin/mosquitto",
+    r"C:\Program Files\mosquitto\mosquitto.exe",
+)
 MOSQUITTO_ENV = "HUMWATCH_MOSQUITTO"  # override the binary's path
+# The local stack has one broker, the real one (there is no built-in fallback): say how to get it.
+# The Makefile prints the same three ways when it cannot install it itself.
+INSTALL_HINT = (
+    "Install it with `sudo apt-get install -y mosquitto` (Debian/Ubuntu), `brew install mosquitto` "
+    "(macOS) or the Windows installer from https://mosquitto.org/download/"
+)
 _HOST = "127.0.0.1"
 
 
@@ -32,12 +45,17 @@ class BrokerError(HumwatchError):
 
 def find_mosquitto() -> str:
     """Path of the mosquitto binary, or a BrokerError that says how to install it."""
-    candidates = [os.environ.get(MOSQUITTO_ENV), DEFAULT_MOSQUITTO, shutil.which("mosquitto")]
+    candidates = [
+        os.environ.get(MOSQUITTO_ENV),
+        DEFAULT_MOSQUITTO,
+        shutil.which("mosquitto"),
+        *OTHER_LOCATIONS,
+    ]
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise BrokerError(
-        "mosquitto is not installed: install the Debian package (`sudo apt-get install -y mosquitto`) "
+        f"mosquitto is not installed (the local stack's MQTT broker). {INSTALL_HINT}; "
         f"or set {MOSQUITTO_ENV} to the binary's path"
     )
 

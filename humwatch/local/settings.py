@@ -6,7 +6,7 @@ The file the running stack leaves for the operator tools (`local-stack.json`) is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,12 +47,12 @@ class LocalStackOptions(BaseModel):
     function_env: dict[str, str] = {}
     # Confine each device to its own topics, as the IoT policy does.
     device_acl: bool = True
-    # auto: mosquitto when installed, else the built-in Python broker (mTLS as well).
-    broker: Literal["auto", "mosquitto", "python"] = "auto"
     functions_dir: Path | None = None
     # POWERTOOLS_METRICS_DISABLED unless True (metrics are EMF lines on stdout outside Lambda).
     emit_metrics: bool = False
     log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # Fault injection for the fleet load test only: `LocalStack.s3_outage` can make S3 answer 500.
+    s3_fault_injection: bool = False
 
     @field_validator("function_env")
     @classmethod

@@ -29,7 +29,14 @@ from types import TracebackType
 from typing import Any
 
 from humwatch import contracts, pki
-from humwatch.contracts import ENV_ALERT_TOPIC_ARN, ENV_BUCKET, ENV_IOT_DATA_ENDPOINT, ENV_TABLE
+from humwatch.config import default_uploads_per_hour
+from humwatch.contracts import (
+    ENV_ALERT_TOPIC_ARN,
+    ENV_BUCKET,
+    ENV_IOT_DATA_ENDPOINT,
+    ENV_TABLE,
+    FUNCTION_RUNTIME_ENV,
+)
 from humwatch.dal.local_resources import LocalResources
 from humwatch.dal.provisioning import StackResources, provision_stack
 from humwatch.dal.sqs_queue import SqsQueue
@@ -39,8 +46,8 @@ from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
 from humwatch.local.lambda_runtime import LOCAL_ACCOUNT, LocalLambda
 from humwatch.local.moto_endpoint import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoEndpoint
-from humwatch.local.mqtt_broker import BrokerError, MosquittoBroker, find_mosquitto
-from humwatch.local.py_broker import PythonMqttBroker
+from humwatch.local.mqtt_broker import MosquittoBroker
+from humwatch.local.s3_outage import S3Outage
 from humwatch.local.schedule import Schedule
 from humwatch.local.settings import LocalStackOptions
 from humwatch.local.sqs_event_source import BatchResult, SqsEventSource
@@ -64,22 +71,6 @@ def device_acl() -> str:
         f"pattern write {root}/%u/telemetry\n"
         f"pattern read {root}/%u/upload/response\n"
     )
-
-
-def make_broker(
-    kind: str, workdir: Path, *, ca: pki.CA, server_cert: Path, server_key: Path, acl: str | None
-) -> MosquittoBroker | PythonMqttBroker:
-    """mosquitto (the broker the tests and CI use) when installed or asked for; otherwise the
-    built-in Python broker, so a machine without the Debian package still runs the demo."""
-    if kind == "mosquitto" or kind == "auto":
-        try:
-            find_mosquitto()
-            return MosquittoBroker(workdir, ca=ca, server_cert=server_cert, server_key=server_key, acl=acl)
-        except BrokerError:
-            if kind == "mosquitto":
-                raise
-            log.warning("mosquitto is not installed: using the built-in Python MQTT broker (mTLS)")
-    return PythonMqttBroker(workdir, ca=ca, server_cert=server_cert, server_key=server_key, acl=acl)
 
 
 @dataclass(frozen=True)
@@ -114,11 +105,13 @@ class LocalStack:
         self._started = False
         self.functions: dict[str, LocalLambda] = {}
         self._telemetry_table: Any = None
+        # Only with options.s3_fault_injection (the fleet load test): S3 answers 500 while it is on.
+        self.s3_outage: S3Outage | None = None
         # Set by start():
         self.moto: MotoEndpoint
         self.resources: StackResources
         self.ca: pki.CA
-        self.broker: MosquittoBroker | PythonMqttBroker
+        self.broker: MosquittoBroker
         self.rules: IotRulesEngine
         self.iot_data: IotDataEndpoint
         self.clip_queue: SqsQueue
@@ -159,7 +152,9 @@ class LocalStack:
         pki_dir = self.workdir / "pki"
 
         # AWS: moto, credentials and region for every boto3 client of this process (functions too).
-        self.moto = MotoEndpoint().start()
+        if opts.s3_fault_injection:
+            self.s3_outage = S3Outage()
+        self.moto = MotoEndpoint(middleware=self.s3_outage.wrap if self.s3_outage else None).start()
         self._exit.callback(self.moto.stop)
         self._exit.enter_context(
             temporary_environ(
@@ -191,8 +186,7 @@ class LocalStack:
         self.ca = pki.load_ca(pki_dir) if (pki_dir / "ca.key").is_file() else pki.make_ca(pki_dir)
         server_cert, server_key = pki.issue_server_cert(self.ca, pki_dir)
         router_cert, router_key = pki.issue_cert(self.ca, ROUTER_IDENTITY, pki_dir)
-        self.broker = make_broker(
-            opts.broker,
+        self.broker = MosquittoBroker(
             self.workdir / "broker",
             ca=self.ca,
             server_cert=server_cert,
@@ -201,9 +195,8 @@ class LocalStack:
         )
         self.broker.start()
         self._exit.callback(self.broker.stop)
-        kind = "mosquitto" if isinstance(self.broker, MosquittoBroker) else "python broker"
         self.on_event(
-            f"{kind + ' (mTLS)':16} {self.broker.host}:{self.broker.port}  (CA {self.ca.cert_path})"
+            f"{'mosquitto (mTLS)':16} {self.broker.host}:{self.broker.port}  (CA {self.ca.cert_path})"
         )
 
         # The functions' environment, exactly the variables the CDK stack sets, then cold starts.
@@ -313,8 +306,10 @@ class LocalStack:
             "HUMWATCH_OPS_TOPIC_ARN": self.resources.ops_topic_arn,
             "HUMWATCH_MAX_CLIP_BYTES": str(opts.pipeline.max_clip_bytes),
             "HUMWATCH_URL_EXPIRY_S": str(opts.pipeline.url_expiry_s),
-            "POWERTOOLS_SERVICE_NAME": "humwatch",
-            "POWERTOOLS_METRICS_NAMESPACE": "Humwatch",
+            # Devices run at accelerated intervals here (the demo: 2 s): a quota for one clip a
+            # second (3x: 10,800 an hour), not AWS's 300 s. `function_env` can set another.
+            "HUMWATCH_MAX_UPLOADS_PER_HOUR": str(default_uploads_per_hour(1)),
+            **FUNCTION_RUNTIME_ENV,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "false" if opts.emit_metrics else "true",
             "POWERTOOLS_LOG_LEVEL": opts.log_level,

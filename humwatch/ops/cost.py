@@ -44,12 +44,14 @@ class Fleet:
     devices: int
     interval_s: float = 300.0  # edge capture.interval_s / cdk.json clipIntervalSeconds
     retention_days: int = 90  # cdk.json clipRetentionDays
-    heartbeat_interval_s: float = 60.0  # edge telemetry.interval_s
+    heartbeat_interval_s: float = 300.0  # edge telemetry.interval_s
     history_days: int = 365  # cdk.json historyTtlDays (0 keeps items: not modelled, see below)
     log_retention_days: int = 30  # cdk.json logRetentionDays
     report_retention_days: int = 365  # cdk.json reportRetentionDays
     access_log_retention_days: int = 90  # cdk.json accessLogRetentionDays
     archive_after_days: int = 0  # move clips to S3 Glacier Instant Retrieval after this age (0: never)
+    tracing: bool = False  # cdk.json tracing: X-Ray active tracing of the functions
+    device_defender_audit: bool = True  # cdk.json iotAccountSettings: the stack schedules the audit
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,17 +94,19 @@ class Assumptions:
     s3_access_log_record_bytes: int = 500
     # DynamoDB adds 100 bytes of indexing overhead to every stored item.
     dynamodb_item_overhead_bytes: int = 100
-    # Per device besides its clips: registry entry, alert state, last heartbeat (bytes).
+    # Per device besides its clips: registry entry, alert state (0.9 kB), last heartbeat, drift
+    # notice times, upload counter (bytes; ~1.45 kB from the item sizes the benchmark reports).
     dynamodb_device_items_bytes: int = 1600
     # Lambda's active tracing samples 1 request per second and 5% of the rest, per function.
     xray_reservoir_per_s: float = 1.0
     xray_fixed_rate: float = 0.05
     # Counted in the CDK stack; tests/infra/test_infra_cost.py fails when the stack changes them.
-    alarms: int = 9
+    alarms: int = 10
     dashboards: int = 1
     kms_keys: int = 1
-    # Powertools metric names (humwatch.observability.Metric), Lambda's ColdStart, IotRuleErrors.
-    custom_metrics: int = 12
+    # Powertools metric names (humwatch.observability.Metric), Lambda's ColdStart, the stack's
+    # metric filters (tests/infra/test_infra_cost.py counts them in the template).
+    custom_metrics: int = 14
 
 
 @dataclass(frozen=True)
@@ -344,16 +348,19 @@ def iot_core(month: _Month, p: Prices) -> list[Line]:
     """Connection minutes, MQTT messages (5 KB increments) and rule executions.
 
     Per clip: the device's upload request, presign's answer published through the iot-data API,
-    its delivery to the device, and the device's PUBACK for it (QoS 1; IoT Core meters a PUBACK
-    received from a device as one 5 KB message). Per heartbeat: one QoS 1 publish (the broker's
-    PUBACK is not metered). Each publish that matches a rule triggers it and applies one action.
+    and its delivery to the device; a device that subscribes to its answers at QoS 1 also sends a
+    PUBACK for each, which IoT Core meters as one 5 KB message (the edge uploader subscribes at
+    QoS 0: `upload_response_qos`). Per heartbeat: one publish (the broker's PUBACK to a device is
+    not metered). Each publish that matches a rule triggers it and applies one action. With
+    `device_defender_audit` the scheduled Device Defender audit is billed per active device.
     """
     m, inc = month.m, p.rate("iot_message_increment_bytes")
 
     def metered(size: float) -> int:
         return max(1, math.ceil(size / inc))
 
-    per_clip = metered(m["upload_request_bytes"]) + 2 * metered(m["upload_response_bytes"]) + 1
+    puback = 1 if m["upload_response_qos"] >= 1 else 0
+    per_clip = metered(m["upload_request_bytes"]) + 2 * metered(m["upload_response_bytes"]) + puback
     upload_msgs = month.clips * per_clip
     heartbeat_msgs = month.heartbeats * metered(m["telemetry_bytes"])
     messages_usd = p.cost("iot_messages_per_million", (upload_msgs + heartbeat_msgs) / 1e6)
@@ -374,6 +381,19 @@ def iot_core(month: _Month, p: Prices) -> list[Line]:
         Line("IoT Core", f"messages: uploads ({per_clip} per clip)", upload_msgs, "messages", upload_usd),
         Line("IoT Core", "messages: heartbeats", heartbeat_msgs, "messages", heartbeat_usd),
         Line("IoT Core", "rules triggered + actions applied", rules, "rules", rules_usd),
+        *(
+            [
+                Line(
+                    "IoT Core",
+                    "Device Defender audit",
+                    month.fleet.devices,
+                    "devices",
+                    month.fleet.devices * p.rate("iot_device_defender_audit_per_device_month"),
+                )
+            ]
+            if month.fleet.device_defender_audit
+            else []
+        ),
     ]
 
 
@@ -452,7 +472,7 @@ def s3(month: _Month, p: Prices) -> list[Line]:
         ),
         Line(
             "S3",
-            "GET requests (scoring, drift cooldown)",
+            "GET requests (scoring)",
             month.s3_gets,
             "requests",
             month.s3_gets / 1000 * p.rate("s3_get_per_1000"),
@@ -517,13 +537,15 @@ def _write_units(size: float) -> int:
 
 def dynamodb(month: _Month, p: Prices) -> list[Line]:
     """On-demand writes and reads as measured per clip, heartbeat items from the telemetry rule,
-    the drift check's reads, and storage (+ point-in-time recovery) of the history kept for
-    `history_days`; anomalous clips are stored twice (the sparse GSI projects every attribute)."""
+    presign's per-device upload counter, the drift check's reads, and storage (+ point-in-time
+    recovery) of the history kept for `history_days`; anomalous clips are stored twice (the sparse
+    GSI projects every attribute)."""
     fleet, m, a = month.fleet, month.m, month.assume
     clip_wru = month.clips * (
         m["write_units_per_clip"] + a.anomaly_fraction * _write_units(m["clip_item_bytes"])
     )
     heartbeat_wru = month.heartbeats * _write_units(m["telemetry_item_bytes"])
+    quota_wru = month.clips * m["presign_write_units_per_request"]
     rru = (
         month.clips * m["read_units_per_clip"]
         + month.drift_device_checks * m["drift_check_read_units_per_device"]
@@ -535,6 +557,13 @@ def dynamodb(month: _Month, p: Prices) -> list[Line]:
     return [
         Line("DynamoDB", "writes: clip results + alert state", clip_wru, "WRU", clip_wru / 1e6 * wru_rate),
         Line("DynamoDB", "writes: heartbeats", heartbeat_wru, "WRU", heartbeat_wru / 1e6 * wru_rate),
+        Line(
+            "DynamoDB",
+            "writes: upload quota counters (presign)",
+            quota_wru,
+            "WRU",
+            quota_wru / 1e6 * wru_rate,
+        ),
         Line("DynamoDB", "reads (scoring, drift check)", rru, "RRU", rru / 1e6 * rru_rate),
         Line(
             "DynamoDB",
@@ -633,7 +662,10 @@ def sampled_per_s(rate_per_s: float, assume: Assumptions) -> float:
 
 
 def xray(month: _Month, p: Prices) -> list[Line]:
-    """Active tracing on every function: presign per clip, process_clip per batch, drift daily."""
+    """Active tracing on every function (when the stack turns it on): presign per clip,
+    process_clip per batch, drift daily."""
+    if not month.fleet.tracing:
+        return []
     a = month.assume
     presign = sampled_per_s(month.clips / month.seconds, a) * month.seconds
     process = sampled_per_s(month.batches / month.seconds, a) * month.seconds
@@ -648,7 +680,7 @@ def warnings(month: _Month) -> list[str]:
     per_run = month.m["drift_check_devices_per_run"]
     if month.fleet.devices > per_run:
         out.append(
-            f"drift_check checks devices one after another: one run gets through about {per_run:.0f} "
-            f"devices before its timeout (modelled), so at {month.fleet.devices} devices it would time out"
+            f"drift_check checks devices one after another: one run gets through about {per_run:,.0f} "
+            f"devices before its timeout (modelled), so at {month.fleet.devices:,} devices it would time out"
         )
     return out

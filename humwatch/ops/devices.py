@@ -86,8 +86,9 @@ class DeviceStatus:
     last_alert_at: datetime | None
     acked_at: datetime | None
     heartbeat_at: datetime | None
-    silent: bool
+    silent: bool  # never for a revoked device: its silence is expected
     silent_reason: str | None
+    revoked_at: datetime | None = None  # `humwatch device revoke` deactivated its certificates
 
     def row(self, *, now: datetime) -> dict[str, Any]:
         model = self.model_id or "-"
@@ -104,11 +105,16 @@ class DeviceStatus:
             "recent": f"{self.anomalous_recent}/{self.recent_window}" if self.recent_window else "-",
             "evidence": round(self.evidence, 1) if self.recent_window else None,
             "model": model,
-            "silent": f"SILENT ({self.silent_reason})" if self.silent else "no",
+            "silent": self._silence_text(now),
             "heartbeat": humanize_age(self.heartbeat_at, now=now),
         }
         row.update({f"{k}": v for k, v in asdict(self).items() if k not in row})
         return row
+
+    def _silence_text(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return f"REVOKED {humanize_age(self.revoked_at, now=now)}"
+        return f"SILENT ({self.silent_reason})" if self.silent else "no"
 
 
 def alert_text(state: DeviceState | None) -> str:
@@ -176,6 +182,8 @@ def device_status(
     heartbeat_at = _heartbeat_time(telemetry)
     last_clip_at = state.last_clip_at if state else None
     silent, why = silence(last_clip_at, heartbeat_at, policy, registered_at=info.created_at, now=now)
+    if info.revoked:
+        silent, why = False, None
     # What scores the next clip: the device's mapping, else the registry default; when neither is
     # set (the functions may take a default from their environment) show what scored the last clip.
     model_id = info.model_id or default_model or (state.model_id if state else None)
@@ -203,6 +211,7 @@ def device_status(
         heartbeat_at=heartbeat_at,
         silent=silent,
         silent_reason=why,
+        revoked_at=info.revoked_at,
     )
 
 

@@ -1,8 +1,9 @@
 """Provision one device: IoT thing + certificate + policy, and a ready edge-uploader config.
 
 The order matters for safety: check that nothing would be overwritten before creating anything in
-the account, and undo the certificate if a later step fails, so a retry starts clean and no
-orphaned active certificate is left behind.
+the account (existing credentials on disk, or a thing of that name already registered in IoT Core,
+with or without a certificate), and undo the certificate and the thing if a later step fails, so a
+retry starts clean and no orphaned active certificate is left behind.
 """
 
 from __future__ import annotations
@@ -198,10 +199,14 @@ def provision_device(
         raise NotFound(
             f"IoT policy {request.policy!r} not found: is the stack deployed (or the local stack up)?"
         )
-    if iot.thing_exists(thing) and iot.thing_principals(thing):
+    if iot.thing_exists(thing):
+        # Never attach a second identity to a registered thing: it may be a live device (two
+        # certificates for one name) or another application's thing in the same account.
+        attached = "with a certificate attached" if iot.thing_certificates(thing) else "without a certificate"
         raise AlreadyExists(
-            f"thing {thing!r} is already provisioned (it has a certificate attached); "
-            "refusing to issue a second one. Revoke the old certificate first or use a new thing name"
+            f"thing {thing!r} is already registered in IoT Core ({attached}); refusing to provision it "
+            "again. Choose a new thing name (if the new device replaces this one, run "
+            f"`humwatch device revoke {thing}` first)"
         )
     endpoint = request.endpoint or iot.data_endpoint()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -255,14 +260,17 @@ def provision_device(
         written.append(config_path)
         register_device(thing, request.model_id, request.machine_type)
     except (HumwatchError, OSError) as exc:
-        leftovers: list[str] = []
+        cert_leftovers: list[str] = []
         if issued is not None:
-            leftovers = iot.deactivate_and_delete_certificate(issued.certificate_arn, request.policy, thing)
+            cert_leftovers = iot.deactivate_and_delete_certificate(
+                issued.certificate_arn, request.policy, thing
+            )
+        # The thing goes too (this run created it): otherwise the retry would find it registered.
+        thing_leftovers = iot.delete_thing(thing)
         for path in written:
             path.unlink(missing_ok=True)
-        if leftovers:
-            assert issued is not None
-            raise _rollback_incomplete(exc, issued, leftovers) from exc
+        if cert_leftovers or thing_leftovers:
+            raise _rollback_incomplete(exc, thing, issued, cert_leftovers, thing_leftovers) from exc
         raise
 
     return ProvisionResult(
@@ -280,16 +288,28 @@ def provision_device(
 
 
 def _rollback_incomplete(
-    exc: HumwatchError | OSError, issued: IssuedCertificate, leftovers: list[str]
+    exc: HumwatchError | OSError,
+    thing: str,
+    issued: IssuedCertificate | None,
+    cert_leftovers: list[str],
+    thing_leftovers: list[str],
 ) -> HumwatchError:
     """The original error, plus what could not be undone and how to remove it by hand: a
-    certificate left active would still let a device with its key connect."""
-    cert_id = issued.certificate_id
-    note = (
-        f"undoing it also failed ({'; '.join(leftovers)}), so certificate {issued.certificate_arn} may "
-        f"still be active: remove it with `aws iot update-certificate --certificate-id {cert_id} "
-        f"--new-status INACTIVE` and `aws iot delete-certificate --certificate-id {cert_id} "
-        "--force-delete` (detach its policy and thing first if those steps failed)"
+    certificate left active would still let a device with its key connect, and a thing left
+    behind makes the next attempt refuse the name."""
+    fixes: list[str] = []
+    if cert_leftovers and issued is not None:
+        cert_id = issued.certificate_id
+        fixes.append(
+            f"certificate {issued.certificate_arn} may still be active: remove it with `aws iot "
+            f"update-certificate --certificate-id {cert_id} --new-status INACTIVE` and `aws iot "
+            f"delete-certificate --certificate-id {cert_id} --force-delete` (detach its policy and thing "
+            "first if those steps failed)"
+        )
+    if thing_leftovers:
+        fixes.append(f"thing {thing!r} is left: delete it with `aws iot delete-thing --thing-name {thing}`")
+    note = f"undoing it also failed ({'; '.join(cert_leftovers + thing_leftovers)}), so " + "; and ".join(
+        fixes
     )
     if isinstance(exc, HumwatchError):
         return type(exc)(f"{exc.message}; {note}", code=exc.code)  # same kind of error, longer story

@@ -7,9 +7,11 @@ again, finds the item there and finishes from the stored one, see `_duplicate`);
 into the device's alert state (optimistic lock on `rev`, re-read and re-apply on conflict);
 publish an SNS alert when the policy fires.
 
-Failure semantics (see `humwatch.errors.disposition`): bad input (AudioRejected, a vanished
-object) becomes a REJECTED item with its reason and is never retried or alerted on; transient
-failures raise, so the SQS batch reports only that record in `batchItemFailures`.
+Failure semantics (see `humwatch.errors.disposition`): bad input (AudioRejected: empty, not
+audio, truncated, ...; a vanished object) becomes a REJECTED item with its reason on the first
+try and is never retried or alerted on; transient failures and deployment faults raise (the AWS
+codes are sorted in `humwatch.dal.aws`), so the SQS batch reports only that record in
+`batchItemFailures` and the DLQ is the backstop.
 
 Alerts use an outbox: the rendered alert is saved in the state (`pending_alert`) together with the
 state change that decided it, published, then cleared. A crash or throttle between those steps
@@ -29,8 +31,9 @@ from enum import StrEnum
 from typing import Any
 
 from humwatch import contracts as c
+from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP
 from humwatch.alerts.message import AlertContext, render_alert
-from humwatch.alerts.policy import DEFAULT_NORMAL_GAP, AlertDecision, ClipFlag, evaluate
+from humwatch.alerts.policy import AlertDecision, ClipFlag, evaluate
 from humwatch.audio import AudioLimits
 from humwatch.config import ProcessSettings
 from humwatch.dal.clip_store import ClipStore
@@ -148,6 +151,9 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
                 f"object is {size} bytes, over the {deps.settings.max_clip_bytes}-byte limit",
                 code=AudioRejectReason.TOO_LARGE.value,
             )
+        if size == 0:
+            # Known from the event: no GET (ClipStore also rejects an object emptied since).
+            raise AudioRejected("object is 0 bytes", code=AudioRejectReason.EMPTY.value)
         model = deps.scorers.for_device(thing)
         data = deps.clips.get_bytes(record.key, max_bytes=deps.settings.max_clip_bytes)
         audio = decode_for(model.scorer, data, limits=AudioLimits(max_bytes=deps.settings.max_clip_bytes))

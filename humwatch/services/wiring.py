@@ -24,14 +24,18 @@ if TYPE_CHECKING:
 def presign_deps() -> PresignDeps:
     from humwatch.dal.clip_store import ClipStore
     from humwatch.dal.device_channel import DeviceChannel
+    from humwatch.dal.table_client import TableClient
+    from humwatch.dal.upload_quotas import UploadQuotas
     from humwatch.services.presign import PresignDeps
 
     settings = load_settings(PresignSettings)
     s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
+    table = TableClient(settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url))
     return PresignDeps(
         settings=settings,
         clips=ClipStore(settings.bucket, client=s3),
         channel=DeviceChannel(settings.iot_data_endpoint),
+        quotas=UploadQuotas(table),
     )
 
 

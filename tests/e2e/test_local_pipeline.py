@@ -86,7 +86,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         workdir=work / "stack",
         batch_window_s=1,
         drift_interval_s=0,
-        broker="mosquitto",  # the real broker process (CI installs it); the fallback has its own tests
         function_env={
             "HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S),
             "HUMWATCH_DRIFT_MIN_CLIPS": "5",

@@ -29,8 +29,6 @@ def test_given_local_up_when_interrupted_then_it_stops_cleanly_and_leaves_nothin
             "up",
             "--dir",
             str(workdir),
-            "--broker",
-            "mosquitto",
             "--drift-every",
             "0",
         ],

@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,27 @@ def offline_environment() -> contextlib.AbstractContextManager[None]:
     """Synthesize as a fresh machine would; restore the caller's environment afterwards, so the
     suites that run after this one see what they expect."""
     return temporary_environ(OFFLINE_ENV)
+
+
+SynthWith = Callable[..., tuple[Any, dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def synth_with() -> SynthWith:
+    """Synthesize the stack with other cdk.json context: `synth_with(**context)` -> (stack,
+    template). A synth takes seconds, so use it only for what the shared template cannot show."""
+
+    def synth(outdir: str | None = None, **context: Any) -> tuple[Any, dict[str, Any]]:
+        from aws_cdk import assertions
+        from humwatch_cdk.application import build_app
+
+        with offline_environment():
+            _, stack = build_app(
+                context={**TEST_CONTEXT, "aws:cdk:disable-asset-staging": True, **context}, outdir=outdir
+            )
+            return stack, assertions.Template.from_stack(stack).to_json()  # cdk-nag runs here too
+
+    return synth
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,9 @@ def test_functions_run_python312_on_x86_with_both_layers(synthesized: Any) -> No
         assert props["Architectures"] == ["x86_64"]
         assert props["Handler"] == "handler.handler"
         assert props["Layers"] == layer_refs
-        assert props["TracingConfig"] == {"Mode": "Active"}
+        # X-Ray off by default (cdk.json tracing; tests/infra/test_infra_tracing.py turns it on)
+        assert "TracingConfig" not in props
+        assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
     layers = resources_of(synthesized.template, "AWS::Lambda::LayerVersion")
     for layer in layers.values():
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
@@ -43,7 +45,7 @@ def test_functions_get_resource_names_and_context_knobs(synthesized: Any) -> Non
     functions = _functions(synthesized)
     context = synthesized.context
     presign = functions["PresignUpload"]["Environment"]["Variables"]
-    assert {ENV_BUCKET, ENV_IOT_DATA_ENDPOINT} <= set(presign)
+    assert {ENV_BUCKET, ENV_TABLE, ENV_IOT_DATA_ENDPOINT} <= set(presign)
     process = functions["ProcessClip"]["Environment"]["Variables"]
     assert {ENV_BUCKET, ENV_TABLE, ENV_ALERT_TOPIC_ARN} <= set(process)
     assert process["HUMWATCH_ALERT_K"] == str(context["alertK"])
@@ -106,9 +108,14 @@ def test_each_function_gets_exactly_its_named_actions(synthesized: Any) -> None:
     notify = {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
     sqs = {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage",
            "sqs:GetQueueAttributes"}  # fmt: skip
-    assert actions["PresignUpload"] == logs | {"s3:PutObject", "iot:Publish"}
+    assert actions["PresignUpload"] == logs | {"s3:PutObject", "iot:Publish", "dynamodb:UpdateItem"}
     assert actions["ProcessClip"] == logs | table | notify | sqs | {"s3:GetObject", "s3:ListBucket"}
-    assert actions["DriftCheck"] == logs | table | notify | {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    assert actions["DriftCheck"] == logs | table | notify | {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+        "dynamodb:BatchGetItem",
+    }
 
 
 def test_object_grants_stay_inside_their_prefix(synthesized: Any) -> None:

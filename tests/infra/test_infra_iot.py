@@ -93,10 +93,13 @@ def test_telemetry_rule_writes_the_device_telemetry_item(synthesized: Any) -> No
 
 
 def test_rule_roles_may_only_write_their_target_and_the_error_log(template: dict[str, Any]) -> None:
+    # The roles the topic rules name (the account-level IoT roles: tests/infra/test_infra_iot_account.py)
+    rules = str(list(resources_of(template, "AWS::IoT::TopicRule").values()))
     iot_roles = [
         logical_id
         for logical_id, role in resources_of(template, "AWS::IAM::Role").items()
         if "iot.amazonaws.com" in str(role["Properties"]["AssumeRolePolicyDocument"])
+        and f"'{logical_id}', 'Arn'" in rules
     ]
     assert len(iot_roles) == 2
     for policy in resources_of(template, "AWS::IAM::Policy").values():

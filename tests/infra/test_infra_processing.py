@@ -35,7 +35,25 @@ def test_queue_is_encrypted_and_dead_letters_after_the_shared_receive_count(synt
     queue_id, dlq_id = _queue_ids(synthesized)
     queues = resources_of(synthesized.template, "AWS::SQS::Queue")
     queue, dlq = queues[queue_id]["Properties"], queues[dlq_id]["Properties"]
-    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    # Both with the stack's customer managed key (what checkov's CKV_AWS_27 looks for), one data key
+    # per hour, and S3 may use that key to deliver its notifications
+    key_arn = {
+        "Fn::GetAtt": [
+            synthesized.stack.get_logical_id(synthesized.stack.alerts.key.node.default_child),
+            "Arn",
+        ]
+    }
+    for props in (queue, dlq):
+        assert props["KmsMasterKeyId"] == key_arn and "SqsManagedSseEnabled" not in props
+        assert props["KmsDataKeyReusePeriodSeconds"] == 3600
+    _, key = only(synthesized.template, "AWS::KMS::Key")
+    s3_actions = {
+        action
+        for st in statements(key["Properties"]["KeyPolicy"])
+        if st["Principal"] == {"Service": "s3.amazonaws.com"}
+        for action in st["Action"]
+    }
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= s3_actions
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
         "maxReceiveCount": PIPELINE.clip_max_receive_count,
@@ -80,3 +98,26 @@ def test_drift_check_runs_on_the_configured_schedule(synthesized: Any) -> None:
     assert props["ScheduleExpression"] == synthesized.context["driftSchedule"]
     drift_id = stack.get_logical_id(stack.drift_check.function.node.default_child)
     assert [t["Arn"] for t in props["Targets"]] == [{"Fn::GetAtt": [drift_id, "Arn"]}]
+
+
+def test_a_drift_check_that_fails_for_good_reaches_the_operators(synthesized: Any) -> None:
+    # Given the scheduled (asynchronous) invocations of drift_check
+    stack = synthesized.stack
+    drift_id = stack.get_logical_id(stack.drift_check.function.node.default_child)
+    _, config = only(synthesized.template, "AWS::Lambda::EventInvokeConfig")
+    props = config["Properties"]
+    # Then after two retries the failed invocation goes to the operations topic (its failure
+    # destination), which the function's role may publish to
+    assert props["FunctionName"] == {"Ref": drift_id} and props["Qualifier"] == "$LATEST"
+    assert props["MaximumRetryAttempts"] == 2
+    ops_topic = {"Ref": stack.get_logical_id(stack.alerts.ops_topic.node.default_child)}
+    assert props["DestinationConfig"] == {"OnFailure": {"Destination": ops_topic}}
+    role = {"Ref": stack.get_logical_id(stack.drift_check.role.node.default_child)}
+    published = [
+        st["Resource"]
+        for policy in resources_of(synthesized.template, "AWS::IAM::Policy").values()
+        if role in policy["Properties"]["Roles"]
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "sns:Publish" in st["Action"]
+    ]
+    assert any(ops_topic in (r if isinstance(r, list) else [r]) for r in published), published

@@ -21,9 +21,9 @@ from humwatch.dal.history import HistoryTable
 from humwatch.dal.model_store import ModelStore
 from humwatch.dal.provisioning import StackResources
 from humwatch.dal.report_store import ReportStore
-from humwatch.drift import DriftReport
+from humwatch.drift import DriftReport, Verdict
 from humwatch.model.bundle import ModelBundle
-from humwatch.records import ClipRecord, ClipStatus
+from humwatch.records import ClipRecord, ClipStatus, NoticeTimes
 from humwatch.research.synth import MachineSpec, synth_clip
 from humwatch.scoring import Scorer
 
@@ -133,3 +133,95 @@ def test_silent_devices_are_reported_once_per_cooldown(
     assert "steady-01" not in first["silent"] and "louder-02" not in first["silent"]
     silence = [n for n in ops_inbox.messages() if n["MessageAttributes"]["kind"]["Value"] == "silence"]
     assert len(silence) == 1 and "quiet-03" in silence[0]["Subject"]
+
+
+def test_a_revoked_device_is_neither_checked_nor_reported_silent(
+    aws_stack: StackResources,
+    functions_env,
+    history: HistoryTable,
+    seeded,
+    ops_inbox: TopicInbox,
+    monkeypatch,
+):
+    # Given the device that stopped sending has been revoked by an operator
+    monkeypatch.setenv("HUMWATCH_CLIP_INTERVAL_S", "3600")
+    history.devices.mark_revoked("quiet-03", at=NOW - timedelta(days=1), certificate_ids=["abc"])
+    # When the check runs
+    summary = invoke(load_handler("drift_check"), {"source": "aws.events", "time": NOW.isoformat()})
+    # Then it is skipped: no verdict, not silent, no notice; the others are checked as before
+    assert "quiet-03" not in summary["verdicts"] and summary["silent"] == []
+    assert set(summary["verdicts"]) == {"steady-01", "louder-02"}
+    assert [n for n in ops_inbox.messages() if n["MessageAttributes"]["kind"]["Value"] == "silence"] == []
+
+
+def test_the_cooldown_is_kept_in_the_device_notice_item_not_read_from_reports(
+    aws_stack: StackResources,
+    functions_env,
+    history: HistoryTable,
+    seeded,
+    ops_inbox: TopicInbox,
+    monkeypatch,
+):
+    monkeypatch.setenv("HUMWATCH_CLIP_INTERVAL_S", "3600")
+    handler = load_handler("drift_check")
+    event = {"source": "aws.events", "time": NOW.isoformat()}
+    # Given a run that notified about the louder device
+    first = invoke(handler, event)
+    assert first["notices_sent"] == 1
+    notices = history.drift_notices.get_many(["louder-02", "steady-01"])
+    sent_at = notices["louder-02"].drift_notice_at
+    assert sent_at is not None and first["reports"]["louder-02"].endswith("/louder-02.json")
+    assert notices["steady-01"] == NoticeTimes(thing="steady-01")  # checked, never notified
+    # When every report is gone and the check runs again within the cooldown
+    s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws_stack.bucket, Prefix="reports/"):
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=aws_stack.bucket, Key=obj["Key"])
+    later = invoke(handler, event)
+    # Then the device still drifts, but the notice item keeps it to the one notice
+    assert later["drifted"] == ["louder-02"] and later["notices_sent"] == 0
+    drift = [n for n in ops_inbox.messages() if n["MessageAttributes"]["kind"]["Value"] == "drift"]
+    assert len(drift) == 1
+    report = ReportStore(aws_stack.bucket, client=s3).get_drift_report(sent_at.date(), "louder-02")
+    assert report is not None and report.drift_notice_at == sent_at and not report.notified_drift
+
+
+def test_a_device_checked_before_the_notice_item_existed_keeps_its_cooldown_from_its_report(
+    aws_stack: StackResources, functions_env, seeded, ops_inbox: TopicInbox, monkeypatch
+):
+    # Given yesterday's report of the louder device, written by an earlier version (a notice flag,
+    # no notice time) and no notice item
+    monkeypatch.setenv("HUMWATCH_CLIP_INTERVAL_S", "3600")
+    yesterday = NOW - timedelta(days=1)
+    earlier = DriftReport(
+        thing="louder-02",
+        model_id="fan-test",
+        model_version="v1",
+        generated_at=yesterday,
+        window_start=yesterday - timedelta(hours=24),
+        window_end=yesterday,
+        n_clips=24,
+        verdict=Verdict.DRIFT,
+        notified_drift=True,
+    )
+    s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url)
+    ReportStore(aws_stack.bucket, client=s3).put_drift_report(earlier)
+    # When today's check runs
+    summary = invoke(load_handler("drift_check"), {"source": "aws.events", "time": NOW.isoformat()})
+    # Then the drift is reported but not notified again (yesterday's notice is within 72 h)
+    assert summary["drifted"] == ["louder-02"] and summary["notices_sent"] == 0
+    assert not [n for n in ops_inbox.messages() if n["MessageAttributes"]["kind"]["Value"] == "drift"]
+
+
+def test_a_fleet_larger_than_one_notice_page_gets_a_report_per_device(
+    aws_stack: StackResources, functions_env, history: HistoryTable, seeded
+):
+    # Given 150 more devices registered today (no clips yet) beside the three seeded ones
+    for i in range(150):
+        history.devices.put(f"new-{i:03d}", machine_type="pump")
+    # When the check runs
+    summary = invoke(load_handler("drift_check"), {"source": "aws.events", "time": NOW.isoformat()})
+    # Then every device has its report and notice item, and the new ones lack data but are not silent
+    assert summary["devices"] == 153 and len(summary["reports"]) == 153
+    assert summary["verdicts"]["new-149"] == "insufficient_data" and "new-149" not in summary["silent"]
+    assert len(history.drift_notices.get_many([f"new-{i:03d}" for i in range(150)])) == 150

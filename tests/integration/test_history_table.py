@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from humwatch import contracts as c
 from humwatch.alerts.policy import AlertState, ClipFlag
 from humwatch.dal import aws
+from humwatch.dal.dynamo_items import item_size
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.provisioning import StackResources
 from humwatch.errors import ConflictError, NotFound
-from humwatch.records import ClipRecord, ClipStatus, DeviceState
+from humwatch.records import ClipRecord, ClipStatus, DeviceState, NoticeTimes
 
 T0 = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
 
@@ -116,6 +118,94 @@ def test_labels_round_trip_and_unknown_clips_are_not_found(history: HistoryTable
         history.clips.set_label("fan-1", str(uuid.uuid4()), "anomaly")
     with pytest.raises(ValueError, match="label must be"):
         history.clips.set_label("fan-1", item.clip_id, "maybe")
+
+
+def test_clips_written_before_the_compact_format_read_back_and_are_found(
+    aws_stack: StackResources, history: HistoryTable
+):
+    # Given one clip in the earlier item format (every attribute, band means as numbers) and one
+    # written now (compact), as a table holds them after an upgrade
+    old, new = record("fan-1", 0), record("fan-1", 5, anomalous=True)
+    raw = old.model_dump(mode="json", exclude_none=True)
+    raw_item = {k: {"N": str(v)} if isinstance(v, float) else {"S": str(v)} for k, v in raw.items()}
+    raw_item.update(
+        pk={"S": "device#fan-1"},
+        sk={"S": f"clip#2026-11-26T23:00:00Z#{old.clip_id}"},
+        is_anomaly={"BOOL": False},
+        band_means={"L": [{"N": "-40.25"}, {"N": "-38.5"}]},
+    )
+    client = aws.client("dynamodb", endpoint_url=aws_stack.endpoint_url)
+    client.put_item(TableName=aws_stack.table, Item=raw_item)
+    history.clips.put(new)
+    stored = client.get_item(
+        TableName=aws_stack.table,
+        Key={"pk": {"S": "device#fan-1"}, "sk": {"S": c.clip_sk(new.captured_at, new.clip_id)}},
+    )["Item"]
+    assert "B" in stored["band_means"] and "clip_id" not in stored
+    # When both are read, found by id alone and sampled for the drift check
+    # Then they read back as written, whichever format they have
+    assert list(history.clips.query("fan-1", newest_first=False)) == [old, new]
+    assert history.clips.find("fan-1", old.clip_id) == old
+    assert history.clips.find("fan-1", new.clip_id) == new
+    assert history.clips.find("fan-1", str(uuid.uuid4())) is None
+    samples = list(history.clips.samples("fan-1", T0, T0 + timedelta(minutes=5)))
+    assert [(s.captured_at, s.band_means, s.is_anomaly) for s in samples] == [
+        (old.captured_at, (-40.25, -38.5), False),
+        (new.captured_at, (-40.25, -38.5), True),
+    ]
+    assert [r.clip_id for r in history.clips.anomalies("2026-11-26", thing="fan-1")] == [new.clip_id]
+
+
+def test_a_full_alert_window_fits_one_write_unit_and_earlier_state_items_read_back(
+    aws_stack: StackResources, history: HistoryTable
+):
+    # Given the state of a device with a long name and a full window of 8 flags
+    thing = "compressor-line-07-station-12-east-wing-bay-3"
+    flags = tuple(
+        ClipFlag(
+            str(uuid.uuid4()), T0 + timedelta(minutes=5 * i), i % 3 == 0, 0.123456789 * (i + 1), 1.9876543
+        )
+        for i in range(8)
+    )
+    state = DeviceState(
+        thing=thing,
+        alert=AlertState(recent=flags, clock=T0),
+        last_clip_at=T0,
+        last_score=0.5,
+        last_ratio=0.5,
+        model_id="fan-demo",
+        model_version="20261126T120000Z-abcdef",
+    )
+    history.alert_states.save(thing, state, 0)
+    client = aws.client("dynamodb", endpoint_url=aws_stack.endpoint_url)
+    key = {"pk": {"S": f"device#{thing}"}, "sk": {"S": "state"}}
+    stored = client.get_item(TableName=aws_stack.table, Key=key)["Item"]
+    # Then the item is one write unit, and it reads back as saved
+    assert item_size(stored) <= 1024
+    assert history.alert_states.get(thing) == state.model_copy(update={"rev": 1})
+    # And a state item of earlier versions (long attribute names, RFC3339 times) reads the same
+    old_flags = [
+        {"M": {"clip_id": {"S": f.clip_id}, "captured_at": {"S": c.format_timestamp(f.captured_at)},
+               "is_anomaly": {"BOOL": f.is_anomaly}, "ratio": {"N": repr(f.ratio)},
+               "normal_gap": {"N": repr(f.normal_gap)}}}
+        for f in flags
+    ]  # fmt: skip
+    client.put_item(TableName=aws_stack.table, Item={**stored, "recent": {"L": old_flags}})
+    old = history.alert_states.get(thing)
+    assert old is not None and old.alert.recent == flags
+
+
+def test_drift_notice_times_are_read_for_many_devices_at_once(history: HistoryTable):
+    # Given notice times for 150 devices (more than one BatchGetItem takes) and none for one more
+    things = [f"fan-{i:03d}" for i in range(150)]
+    for i, thing in enumerate(things):
+        history.drift_notices.put(NoticeTimes(thing=thing, drift_notice_at=T0 + timedelta(minutes=i)))
+    # When they are read together
+    found = history.drift_notices.get_many([*things, "fan-new"])
+    # Then each device gets its own, and the unknown one none
+    assert len(found) == 150 and "fan-new" not in found
+    assert found["fan-149"].drift_notice_at == T0 + timedelta(minutes=149)
+    assert found["fan-000"].silence_notice_at is None
 
 
 def test_device_and_model_registries(history: HistoryTable):

@@ -95,12 +95,36 @@ def test_given_stopped_broker_when_started_again_then_same_port_accepts(
     assert _round_trip(_connect(broker, ca.cert_path, cert, key), broker.port, "humwatch/fan-02/x")
 
 
-def test_given_missing_binary_when_starting_then_clear_error(
-    tmp_path: Path, ca: CA, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture()
+def no_mosquitto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine where mosquitto is nowhere to be found."""
     monkeypatch.setenv("HUMWATCH_MOSQUITTO", str(tmp_path / "nope"))
     monkeypatch.setattr("humwatch.local.mqtt_broker.DEFAULT_MOSQUITTO", str(tmp_path / "nope"))
+    monkeypatch.setattr("humwatch.local.mqtt_broker.OTHER_LOCATIONS", ())
     monkeypatch.setattr("humwatch.local.mqtt_broker.shutil.which", lambda _name: None)
+
+
+@pytest.mark.usefixtures("no_mosquitto")
+def test_given_missing_binary_when_starting_then_clear_error(tmp_path: Path, ca: CA) -> None:
     server_cert, server_key = issue_server_cert(ca, tmp_path / "server")
-    with pytest.raises(BrokerError, match="apt-get install -y mosquitto"):
+    with pytest.raises(BrokerError) as error:
         MosquittoBroker(tmp_path / "b", ca=ca, server_cert=server_cert, server_key=server_key).start()
+    # The message names the three ways to install it (there is no built-in fallback broker)
+    for way in ("apt-get install -y mosquitto", "brew install mosquitto", "https://mosquitto.org/download/"):
+        assert way in error.value.message
+
+
+@pytest.mark.usefixtures("no_mosquitto")
+def test_given_missing_binary_the_demo_stops_before_training_a_model(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from humwatch.demo import main as demo_main
+
+    # When the demo starts on a machine without mosquitto
+    workdir = tmp_path / "demo-output"
+    result = CliRunner().invoke(demo_main, ["--workdir", str(workdir)])
+
+    # Then it stops at once with the install hint, and has written nothing (no model trained)
+    assert result.exit_code == 2, result.output
+    assert "mosquitto is not installed" in result.output and "brew install mosquitto" in result.output
+    assert not workdir.exists()

@@ -27,9 +27,8 @@ from humwatch.local.alert_inbox import AlertInbox
 from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
 from humwatch.local.mqtt_broker import MosquittoBroker
-from humwatch.local.py_broker import PythonMqttBroker
 from humwatch.local.sqs_event_source import SqsEventSource
-from humwatch.local.stack import device_acl, make_broker
+from humwatch.local.stack import device_acl
 
 
 @pytest.fixture
@@ -178,18 +177,15 @@ def test_given_an_alert_published_then_the_inbox_prints_and_saves_it(
 
 
 # --- MQTT: rules engine, iot-data shim, device ACL ------------------------------------------------------
-Broker = MosquittoBroker | PythonMqttBroker
+Broker = MosquittoBroker
 
 
-@pytest.fixture(params=["mosquitto", "python"])
-def mqtt_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[pki.CA, Broker]]:
-    """The same checks against mosquitto and the built-in fallback broker."""
+@pytest.fixture
+def mqtt_env(tmp_path: Path) -> Iterator[tuple[pki.CA, Broker]]:
+    """mosquitto with the local stack's device ACL (the only broker: there is no fallback)."""
     ca = pki.make_ca(tmp_path / "pki")
     cert, key = pki.issue_server_cert(ca, tmp_path / "pki")
-    broker = make_broker(
-        request.param, tmp_path / "broker", ca=ca, server_cert=cert, server_key=key, acl=device_acl()
-    )
-    assert type(broker) is (MosquittoBroker if request.param == "mosquitto" else PythonMqttBroker)
+    broker = MosquittoBroker(tmp_path / "broker", ca=ca, server_cert=cert, server_key=key, acl=device_acl())
     broker.start()
     try:
         yield ca, broker

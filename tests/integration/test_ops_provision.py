@@ -111,7 +111,9 @@ def test_provisioning_twice_is_refused_and_creates_nothing(
 
     # Then it is refused, with no new certificate and no files written
     assert isinstance(again.exception, AlreadyExists)
-    assert "already provisioned" in str(again.exception)
+    assert "thing 'fan-04' is already registered in IoT Core (with a certificate attached)" in str(
+        again.exception
+    )
     assert iot.list_certificates()["certificates"] == certs_before
     assert not (tmp_path / "second").exists()
 
@@ -123,6 +125,52 @@ def test_provisioning_twice_is_refused_and_creates_nothing(
     assert iot.list_things()["things"] and all(
         t["thingName"] != "fan-05" for t in iot.list_things()["things"]
     )
+
+
+def test_a_thing_registered_without_a_certificate_is_refused_and_left_untouched(
+    aws_stack: StackResources, history: HistoryTable, iot: Any, tmp_path: Path
+) -> None:
+    # Given a thing of that name registered by someone else (no certificate, its own attributes)
+    iot.create_thing(thingName="press-07", attributePayload={"attributes": {"owner": "line-3-plc"}})
+
+    # When it is provisioned
+    result = _provision(aws_stack, "press-07", tmp_path / "press-07", "--machine-type", "press")
+
+    # Then it is refused with a clear error, and nothing was created, attached or registered
+    assert result.exit_code != 0
+    assert isinstance(result.exception, AlreadyExists)
+    message = str(result.exception)
+    assert "thing 'press-07' is already registered in IoT Core (without a certificate)" in message
+    assert "Choose a new thing name" in message
+    assert iot.list_certificates()["certificates"] == []
+    assert iot.list_thing_principals(thingName="press-07")["principals"] == []
+    assert iot.describe_thing(thingName="press-07")["attributes"] == {"owner": "line-3-plc"}
+    assert history.devices.get("press-07") is None
+    assert not (tmp_path / "press-07").exists()
+
+
+def test_a_failed_provisioning_leaves_the_name_free_for_a_retry(
+    aws_stack: StackResources,
+    history: HistoryTable,
+    iot: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a provisioning that fails after the thing and its certificate were created
+    def fail_to_register(self: Any, thing: str, **kwargs: Any) -> Any:
+        raise OSError("disk full while registering")
+
+    monkeypatch.setattr("humwatch.dal.devices.DeviceRegistry.put", fail_to_register)
+    failed = _provision(aws_stack, "fan-08", tmp_path / "first")
+    assert isinstance(failed.exception, OSError)
+    # Then the thing and the certificate are gone again
+    assert iot.list_certificates()["certificates"] == []
+    assert all(t["thingName"] != "fan-08" for t in iot.list_things()["things"])
+
+    # And a retry under the same name succeeds
+    monkeypatch.undo()
+    assert _provision(aws_stack, "fan-08", tmp_path / "second").exit_code == 0
+    assert len(iot.list_thing_principals(thingName="fan-08")["principals"]) == 1
 
 
 def test_provision_refuses_unknown_model_policy_and_bad_names(

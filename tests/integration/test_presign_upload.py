@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lambda_harness import invoke, load_handler, receive_lambda_event
 from moto.iotdata.models import iotdata_backends
 
@@ -186,3 +188,111 @@ def test_a_bad_request_is_answered_with_an_error_and_no_url(handler):
     answer = invoke(handler, rule_event(THING, flac_bytes(), md5="0123456789abcdef0123456789abcdef"))
     assert set(answer) == {"clip_id", "error"} and answer["error"]["code"] == "bad_md5"
     assert published_answers() == [(c.upload_response_topic(THING), answer)]
+
+
+# --- per-device quota (maxUploadsPerHour) -------------------------------------------------------------
+def quota_items(stack: StackResources, thing: str) -> list[dict[str, Any]]:
+    ddb = aws.client("dynamodb", endpoint_url=stack.endpoint_url)
+    resp = ddb.query(
+        TableName=stack.table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :quota)",
+        ExpressionAttributeValues={":pk": {"S": c.device_pk(thing)}, ":quota": {"S": "quota#"}},
+    )
+    return list(resp["Items"])
+
+
+def test_a_device_past_its_hourly_quota_gets_exactly_the_excess_refused_and_others_are_unaffected(
+    aws_stack: StackResources, functions_env: dict[str, str], monkeypatch
+):
+    # Given presign_upload deployed with maxUploadsPerHour = 5, its clock pinned inside one hour
+    limit, excess = 5, 3
+    monkeypatch.setenv("HUMWATCH_MAX_UPLOADS_PER_HOUR", str(limit))
+    iotdata_backends["123456789012"]["us-east-1"].published_payloads.clear()
+    handler = load_handler("presign_upload")
+    from humwatch.services import wiring
+
+    now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+    wiring.presign_deps().clock = lambda: now
+    data = flac_bytes()
+    ts = c.format_timestamp(now - timedelta(minutes=1))
+    # When fan-01 asks for limit + excess URLs, and fan-02 asks after fan-01 ran out
+    first = [invoke(handler, rule_event(THING, data, captured_at=ts)) for _ in range(limit + excess)]
+    other = [invoke(handler, rule_event("fan-02", data, captured_at=ts)) for _ in range(limit)]
+    # Then exactly the excess is refused, each with the stable code and the seconds to the next hour
+    refused = [a for a in first if "error" in a]
+    assert len(refused) == excess and all("url" in a for a in first[:limit])
+    for answer in refused:
+        assert answer["error"]["code"] == "quota_exceeded"
+        assert answer["error"]["retry_after_s"] == 30 * 60
+        assert "url" not in answer
+    # And the other device got every URL it asked for
+    assert all("url" in a for a in other)
+    # And the device received each answer on its own topic
+    topics = [topic for topic, _ in published_answers()]
+    assert topics.count(c.upload_response_topic(THING)) == limit + excess
+    assert topics.count(c.upload_response_topic("fan-02")) == limit
+    # And the table holds one counter per device for this hour, with a TTL after the hour
+    (item,) = quota_items(aws_stack, THING)
+    assert item["sk"]["S"] == c.upload_quota_sk(now) and item["uploads"]["N"] == str(limit)
+    assert int(item["ttl"]["N"]) > (now + timedelta(minutes=30)).timestamp()
+    assert quota_items(aws_stack, "fan-02")[0]["uploads"]["N"] == str(limit)
+
+
+# --- malformed requests through the handler (Hypothesis; the full properties run in tests/unit) ----------
+# Far future, very old, before year 1 and after 9999 in UTC, and without a timezone.
+EXTREME_TIMES = [
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "2999-01-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "2026-11-26T14:00:00",
+]
+# Every field either absent or of a wrong type or range; `size` is never valid, so neither is the whole.
+MALFORMED = st.fixed_dictionaries(
+    {},
+    optional={
+        "clip_id": st.none() | st.integers() | st.text(max_size=40) | st.lists(st.integers(), max_size=2),
+        "captured_at": st.none()
+        | st.text(max_size=30)
+        | st.sampled_from(EXTREME_TIMES)
+        | st.integers(min_value=-(10**15), max_value=10**15),
+        "content_type": st.none() | st.text(max_size=20) | st.integers(),
+        "size": st.none()
+        | st.integers(max_value=0)
+        | st.integers(min_value=10**7, max_value=10**40)
+        | st.floats(allow_nan=True).filter(lambda f: not (f.is_integer() and 0 < f <= 5_000_000))
+        | st.sampled_from(["", "big", "-1", "1e99"]),
+        "md5": st.none() | st.text(max_size=30) | st.integers(),
+        "sample_rate": st.integers(min_value=-(10**30), max_value=10**30) | st.text(max_size=5),
+        "duration_s": st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=5),
+    },
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(payload=MALFORMED)
+def test_malformed_requests_through_the_handler_get_a_typed_error_and_never_reach_s3(
+    aws_stack: StackResources, handler, payload
+):
+    backend = iotdata_backends["123456789012"]["us-east-1"]
+    backend.published_payloads.clear()
+    # Given a payload with at least one field missing or malformed (the rule keeps contract fields)
+    event = c.upload_request_rule_event(c.upload_request_topic(THING), payload)
+    # When the function handles it
+    answer = invoke(handler, event)
+    # Then the device gets the contract's typed error on its topic, and no URL was issued
+    assert set(answer) == {"clip_id", "error"}
+    error = c.UploadError.model_validate(answer).error
+    assert error.code in {"invalid_request", "bad_clip_id", "unsupported_content_type", "too_large",
+                          "bad_md5", "bad_captured_at"}  # fmt: skip
+    assert published_answers() == [(c.upload_response_topic(THING), answer)]
+    # And nothing reached S3 or used up the device's quota
+    s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url)
+    assert s3.list_objects_v2(Bucket=aws_stack.bucket).get("KeyCount", 0) == 0
+    assert quota_items(aws_stack, THING) == []

@@ -198,6 +198,47 @@ def test_bad_clips_become_rejected_items_never_retried_never_alerting(
     assert state is not None and len(state.alert.recent) == 2 and state.last_status is ClipStatus.REJECTED
 
 
+def test_a_zero_byte_clip_is_rejected_in_one_invocation_never_retried_never_alerting(
+    aws_stack, handler, history, alert_inbox
+):
+    # Given two anomalous clips already counted (one more would alert) and a zero-byte object
+    for i in range(2):
+        upload(aws_stack, whining_clip(i), i)
+    invoke(handler, receive_lambda_event(aws_stack, expected=2))
+    empty_id, _ = upload(aws_stack, b"", 5)
+    # When its notification is processed once
+    result = invoke(handler, receive_lambda_event(aws_stack, expected=1))
+    # Then the record is done (not reported for retry), the clip is REJECTED as empty, no alert
+    assert result == {"batchItemFailures": []}
+    item = clips_of(history)[empty_id]
+    assert item.status is ClipStatus.REJECTED and item.reason == "empty"
+    assert item.size == 0 and item.score is None
+    assert alert_inbox.messages() == []
+    state = history.alert_states.get(THING)
+    assert state is not None and len(state.alert.recent) == 2 and state.last_status is ClipStatus.REJECTED
+
+
+def test_a_clip_emptied_after_its_notification_is_rejected_on_the_first_try(
+    aws_stack, handler, history, alert_inbox
+):
+    # Given a clip whose notification announced its real size, then overwritten with zero bytes
+    clip_id, key = upload(aws_stack, normal_clip(4), 0)
+    first_event = receive_lambda_event(aws_stack, expected=1)
+    s3 = aws.client("s3", endpoint_url=aws_stack.endpoint_url)
+    s3.put_object(Bucket=aws_stack.bucket, Key=key, Body=b"", ContentType="audio/flac")
+    assert '"size": 0' not in first_event["Records"][0]["body"]
+    # When that first notification is processed (the ranged GET meets S3's InvalidRange)
+    result = invoke(handler, first_event)
+    # Then it is REJECTED as empty in this one invocation, not left to retry into the DLQ
+    assert result == {"batchItemFailures": []}
+    item = clips_of(history)[clip_id]
+    assert item.status is ClipStatus.REJECTED and item.reason == "empty"
+    # And the overwrite's own notification is a duplicate of that item, not a second one
+    assert invoke(handler, receive_lambda_event(aws_stack, expected=1)) == {"batchItemFailures": []}
+    assert len(list(history.clips.query(THING))) == 1
+    assert alert_inbox.messages() == []
+
+
 def test_an_oversize_object_is_rejected_from_the_event_size_without_download(
     aws_stack, functions_env, published, history, monkeypatch
 ):

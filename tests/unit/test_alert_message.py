@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from humwatch.alerts.message import SUBJECT_MAX, AlertContext, render_alert, render_notice
+import pytest
+
+from humwatch.alerts.message import SUBJECT_MAX, AlertContext, describe_duration, render_alert, render_notice
 from humwatch.alerts.policy import AlertDecision, AlertReason, Severity
 
 AT = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
@@ -79,3 +81,12 @@ def test_subjects_fit_the_sns_limit_even_with_long_names():
     assert len(message.subject) <= SUBJECT_MAX
     notice = render_notice("drift", "y" * 64, "fan", "sound has drifted from the training data " * 3, ["a"])
     assert len(notice.subject) <= SUBJECT_MAX and notice.attributes["severity"] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(2, "2 s"), (44, "44 s"), (300, "5 min"), (5400, "90 min"), (9000, "2.5 h"), (3 * 86400, "3.0 days")],
+)
+def test_notice_durations_read_in_the_unit_a_person_would_use(seconds: float, text: str) -> None:
+    # (a demo device silent for 44 s used to be "silent for 0.0 h")
+    assert describe_duration(seconds) == text

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP, normal_gap
 from humwatch.alerts.policy import (
-    DEFAULT_NORMAL_GAP,
     AlertDecision,
     AlertPolicy,
     AlertReason,
@@ -25,7 +25,6 @@ from humwatch.alerts.policy import (
     Severity,
     acknowledge,
     evaluate,
-    normal_gap,
     window_evidence,
 )
 

@@ -12,6 +12,11 @@ from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, loa
 from humwatch.errors import ConfigError
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:humwatch-alerts"
+PRESIGN_ENV = {
+    "HUMWATCH_BUCKET": "b-1",
+    "HUMWATCH_TABLE": "history",
+    "HUMWATCH_IOT_DATA_ENDPOINT": "abc-ats.iot.x",
+}
 PROCESS_ENV = {
     "HUMWATCH_BUCKET": "clips-bucket",
     "HUMWATCH_TABLE": "history",
@@ -26,11 +31,10 @@ def test_defaults_come_from_the_pipeline_settings():
     assert s.alert_policy.evidence_threshold == 2.5
     assert s.alert_policy.cooldown == timedelta(minutes=60)
     assert s.service_name == "humwatch" and s.metrics_namespace == "Humwatch"
-    p = load_settings(
-        PresignSettings, {"HUMWATCH_BUCKET": "b-1", "HUMWATCH_IOT_DATA_ENDPOINT": "abc-ats.iot.x"}
-    )
+    p = load_settings(PresignSettings, PRESIGN_ENV)
     assert p.url_expiry_s == c.PIPELINE.url_expiry_s
     assert p.iot_data_endpoint == "https://abc-ats.iot.x"
+    assert p.max_uploads_per_hour == 36  # 3x the 12 clips an hour of the default 300 s interval
 
 
 def test_the_variable_names_match_the_contracts():
@@ -120,3 +124,21 @@ def test_drift_settings_read_window_and_silence():
     )
     assert s.drift_window_h == 12 and s.silent_after == timedelta(minutes=3)
     assert s.notice_topic_arn == TOPIC
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("0", "greater than or equal to 1"), ("-3", "greater than or equal to 1"), ("lots", "valid integer"),
+     ("2.5", "valid integer")],
+)  # fmt: skip
+def test_a_bad_upload_quota_is_named_with_what_was_given(value, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_settings(PresignSettings, dict(PRESIGN_ENV, HUMWATCH_MAX_UPLOADS_PER_HOUR=value))
+    (line,) = [ln for ln in err.value.message.splitlines() if "HUMWATCH_MAX_UPLOADS_PER_HOUR" in ln]
+    assert fragment in line and repr(value) in line
+
+
+def test_presign_needs_the_table_for_the_upload_quota():
+    env = {k: v for k, v in PRESIGN_ENV.items() if k != "HUMWATCH_TABLE"}
+    with pytest.raises(ConfigError, match="HUMWATCH_TABLE: required but not set"):
+        load_settings(PresignSettings, env)

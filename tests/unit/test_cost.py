@@ -1,8 +1,9 @@
 """`humwatch cost`: every bill line against a hand-computed value, how the bill scales, the CLI.
 
 The hand computations use round inputs (a 256 KiB clip, 1 KiB history items) for a fleet of 10
-devices, one clip every 300 s, over AWS's 730-hour month: 87,600 clips, 438,000 heartbeats, 2,880
-clips a day, 30.4167 days, 2,628,000 seconds. At 10 devices every batch holds one clip.
+devices, one clip every 300 s, a heartbeat every 60 s and tracing on, over AWS's 730-hour month:
+87,600 clips, 438,000 heartbeats, 2,880 clips a day, 30.4167 days, 2,628,000 seconds. At 10
+devices every batch holds one clip.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ US_EAST_1 = {
     "iot_message_increment_bytes": 5120,
     "iot_rules_triggered_per_million": 0.15,
     "iot_actions_applied_per_million": 0.15,
+    "iot_device_defender_audit_per_device_month": 0.0011,
     "lambda_requests_per_million": 0.2,
     "lambda_x86_gb_second": 0.0000166667,
     "s3_standard_gb_month": [[51200, 0.023], [512000, 0.022], [None, 0.021]],
@@ -63,6 +65,8 @@ INPUTS = MeasuredInputs(
         "clip_bytes": 262_144,  # 2^18: 2^-12 GB
         "upload_request_bytes": 232,
         "upload_response_bytes": 730,
+        "upload_response_qos": 1,
+        "presign_write_units_per_request": 1,
         "telemetry_bytes": 440,
         "telemetry_item_bytes": 349,
         "clip_item_bytes": 924,  # + 100 bytes of overhead = 1 KiB stored
@@ -96,7 +100,7 @@ INPUTS = MeasuredInputs(
     measured_at="test",
     command="test",
 )
-SMALL = Fleet(devices=10)
+SMALL = Fleet(devices=10, heartbeat_interval_s=60, tracing=True)
 DAYS = 730 / 24
 GB = 2**30
 
@@ -123,6 +127,24 @@ def test_given_a_small_fleet_when_priced_then_iot_core_lines_match_hand_computat
     assert usd(result, "IoT Core", "messages: uploads") == pytest.approx(87_600 * 4 * 1e-6)
     assert usd(result, "IoT Core", "messages: heartbeats") == pytest.approx(438_000 * 1e-6)
     assert usd(result, "IoT Core", "rules") == pytest.approx((87_600 + 438_000) * 0.30e-6)
+    assert usd(result, "IoT Core", "Device Defender audit") == pytest.approx(10 * 0.0011)
+
+
+def test_given_answers_received_at_qos_0_when_priced_then_no_puback_is_billed() -> None:
+    qos0 = MeasuredInputs({**INPUTS.values, "upload_response_qos": 0}, "test", "test")
+    result = bill(inputs=qos0)
+    assert usd(result, "IoT Core", "messages: uploads") == pytest.approx(87_600 * 3 * 1e-6)
+    assert line(result, "IoT Core", "messages: uploads").item == "messages: uploads (3 per clip)"
+
+
+def test_given_the_defaults_when_priced_then_heartbeats_follow_the_clip_interval_and_nothing_is_traced() -> (
+    None
+):
+    default = bill(Fleet(devices=10))
+    assert line(default, "IoT Core", "messages: heartbeats").quantity == pytest.approx(87_600)
+    assert "X-Ray" not in default.by_service()
+    assert bill(Fleet(devices=10, tracing=True)).by_service()["X-Ray"] > 0
+    assert not [ln for ln in bill(Fleet(10, device_defender_audit=False)).lines if "audit" in ln.item]
 
 
 def test_given_a_small_fleet_when_priced_then_lambda_lines_match_hand_computation() -> None:
@@ -154,6 +176,7 @@ def test_given_a_small_fleet_when_priced_then_sqs_dynamodb_sns_kms_match_hand_co
     # 3 WRU per clip + 2% of clips written again to the anomaly index
     assert usd(result, "DynamoDB", "writes: clip") == pytest.approx(87_600 * 3.02 * 0.625e-6)
     assert usd(result, "DynamoDB", "writes: heartbeats") == pytest.approx(438_000 * 0.625e-6)
+    assert usd(result, "DynamoDB", "writes: upload quota") == pytest.approx(87_600 * 0.625e-6)
     assert usd(result, "DynamoDB", "reads") == pytest.approx((87_600 + DAYS * 10 * 30) * 0.125e-6)
     stored_gb = 2_880 * 365 * 1024 * 1.02 / GB + 10 * 1600 / GB
     assert usd(result, "DynamoDB", "storage") == pytest.approx(stored_gb * 0.25)
@@ -168,9 +191,9 @@ def test_given_a_small_fleet_when_priced_then_cloudwatch_and_xray_match_hand_com
     log_bytes = 87_600 * (1000 + 500 + 600) + DAYS * 2000 + DAYS * 10 * 500
     assert usd(result, "CloudWatch", "log ingestion") == pytest.approx(log_bytes / GB * 0.5)
     assert usd(result, "CloudWatch", "log storage") == pytest.approx(log_bytes / GB * 30 / DAYS * 0.03)
-    assert usd(result, "CloudWatch", "alarms") == pytest.approx(0.9)
+    assert usd(result, "CloudWatch", "alarms") == pytest.approx(10 * 0.1)
     assert usd(result, "CloudWatch", "dashboard") == pytest.approx(3.0)
-    assert usd(result, "CloudWatch", "custom metrics") == pytest.approx(3.6)
+    assert usd(result, "CloudWatch", "custom metrics") == pytest.approx(14 * 0.3)
     # under one request a second per function: every invocation is traced
     assert usd(result, "X-Ray", "traces") == pytest.approx((87_600 * 2 + DAYS) * 5e-6)
 
@@ -203,7 +226,7 @@ def test_given_a_busy_fleet_when_devices_triple_then_every_per_device_line_tripl
 
 
 def test_given_more_devices_when_priced_then_per_stack_lines_stay_and_per_device_cost_falls() -> None:
-    small, large = bill(Fleet(devices=10)), bill(Fleet(devices=10_000))
+    small, large = bill(Fleet(devices=10, tracing=True)), bill(Fleet(devices=10_000, tracing=True))
     fixed_small = {ln.item: ln.usd for ln in small.lines if ln.fixed}
     fixed_large = {ln.item: ln.usd for ln in large.lines if ln.fixed}
     assert fixed_small == fixed_large
@@ -236,7 +259,7 @@ def test_given_a_longer_retention_when_priced_then_only_clip_storage_and_its_acc
 
 
 def test_given_slower_heartbeats_when_priced_then_only_heartbeat_lines_fall() -> None:
-    base, slow = bill(Fleet(devices=100)), bill(Fleet(devices=100, heartbeat_interval_s=300))
+    base, slow = bill(Fleet(devices=100, heartbeat_interval_s=60)), bill(Fleet(devices=100))
     assert usd(slow, "IoT Core", "messages: heartbeats") == pytest.approx(
         usd(base, "IoT Core", "messages: heartbeats") / 5
     )
@@ -309,6 +332,12 @@ def test_given_the_bundled_files_when_loaded_then_every_region_prices_every_line
     assert east.prices_as_of == "2025-09-01"
 
 
+def test_given_the_bundled_inputs_when_read_then_they_price_the_edge_uploader_as_it_subscribes() -> None:
+    from humwatch_edge.mqtt_link import RESPONSE_QOS
+
+    assert MeasuredInputs.load()["upload_response_qos"] == RESPONSE_QOS
+
+
 def test_given_the_bundled_inputs_when_read_then_every_value_says_how_it_was_measured() -> None:
     from humwatch.ops.cost import INPUTS_FILE
 
@@ -342,6 +371,8 @@ def test_given_help_when_asked_then_it_names_every_knob_and_an_example() -> None
         "--region",
         "--format",
         "--heartbeat-interval",
+        "--history-days",
+        "--tracing",
     ):
         assert option in result.output
     assert "humwatch cost --devices 1000 --interval 300 --retention-days 90" in result.output
@@ -357,7 +388,9 @@ def test_given_json_format_when_run_then_it_prints_per_device_month_and_every_li
     assert data["per_device_month_usd"] == pytest.approx(data["total_usd"] / 1000, rel=1e-4)
     assert data["fleet"]["devices"] == 1000 and data["region"] == "us-east-1"
     services = {entry["service"] for entry in data["lines"]}
-    assert services == {"IoT Core", "Lambda", "S3", "SQS", "DynamoDB", "SNS", "KMS", "CloudWatch", "X-Ray"}
+    assert services == {"IoT Core", "Lambda", "S3", "SQS", "DynamoDB", "SNS", "KMS", "CloudWatch"}
+    traced = json.loads(CliRunner().invoke(cli, ["cost", "--tracing", "--format", "json"]).output)
+    assert traced["by_service"]["X-Ray"] > 0 and traced["fleet"]["tracing"] is True
     assert all(
         set(entry) == {"service", "item", "quantity", "unit", "usd", "fixed"} for entry in data["lines"]
     )

@@ -9,10 +9,12 @@ import pytest
 import soundfile as sf
 from model_helpers import machine_clip, trained_bundle
 
+from humwatch.detectors import parse_options
 from humwatch.detectors.blog_ae.autoencoder import train_autoencoder
 from humwatch.detectors.blog_ae.graph import autoencoder_from_onnx, build_scoring_graph
-from humwatch.errors import AudioRejected
+from humwatch.errors import AudioRejected, DetectorOptionsError
 from humwatch.features import FeatureParams, feature_vectors, log_mel
+from humwatch.model.session import create_session
 from humwatch.scoring import Scorer
 
 REL_TOLERANCE = 1e-4
@@ -70,13 +72,25 @@ def test_blog_log_mode_graph_equals_python_path() -> None:
     train = [(rng.standard_normal(32_000) * 0.05).astype(np.float32) for _ in range(3)]
     vectors = np.concatenate([feature_vectors(log_mel(x, params), 5) for x in train]).astype(np.float32)
     onnx_bytes = build_scoring_graph(params, train_autoencoder(vectors, epochs=2, seed=0)).serialize()
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = create_session(onnx_bytes)
     clip = (rng.standard_normal(48_000) * 0.2).astype(np.float32)
     score = float(session.run(["score"], {"waveform": clip})[0])
     ref = python_path(clip, params, onnx_bytes)[0]
     assert abs(score - ref) <= REL_TOLERANCE * ref
+
+
+@pytest.mark.parametrize(
+    "params", [FeatureParams(hop_length=256), FeatureParams(power=1.0)], ids=["hop", "power"]
+)
+def test_feature_parameters_the_graph_cannot_compute_are_refused_before_training(
+    params: FeatureParams,
+) -> None:
+    # The graph's STFT works on half-overlapping frames of power spectra; anything else would be
+    # scored differently from how it was trained, so training refuses it up front.
+    with pytest.raises(DetectorOptionsError, match="hop_length = n_fft / 2"):
+        parse_options("blog-ae", {"params": params})
+    with pytest.raises(ValueError, match="hop_length = n_fft / 2"):
+        build_scoring_graph(params, train_autoencoder(np.zeros((8, 320), dtype=np.float32), epochs=1))
 
 
 def test_weights_read_back_from_the_graph_equal_the_trained_ones() -> None:

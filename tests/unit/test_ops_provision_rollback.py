@@ -67,15 +67,17 @@ def test_a_failed_provisioning_is_undone_completely(tmp_path: Path) -> None:
     # When a device is provisioned
     with pytest.raises(HumwatchError) as error:
         provision(iot, tmp_path / "fan-04")
-    # Then the original error is raised unchanged, the certificate is deactivated and deleted,
-    # and no credentials are left on disk
+    # Then the original error is raised unchanged, the certificate is deactivated and deleted, the
+    # thing this run created is deleted (a retry would find the name taken), and no credentials are
+    # left on disk
     assert "attach certificate to fan-04: AccessDeniedException" in error.value.message
     assert "undoing it also failed" not in error.value.message
-    assert iot.calls[-4:] == [
+    assert iot.calls[-5:] == [
         "detach_policy",
         "detach_thing_principal",
         "update_certificate",
         "delete_certificate",
+        "delete_thing",
     ]
     assert list((tmp_path / "fan-04").iterdir()) == []
 
@@ -95,11 +97,12 @@ def test_a_rollback_that_fails_is_logged_and_told_to_the_operator(
         provision(iot, tmp_path / "fan-04")
     # Then every rollback step was still tried, each failure was logged, and the error says what is
     # left and how to remove it
-    assert iot.calls[-4:] == [
+    assert iot.calls[-5:] == [
         "detach_policy",
         "detach_thing_principal",
         "update_certificate",
         "delete_certificate",
+        "delete_thing",
     ]
     message = error.value.message
     assert message.startswith("attach certificate to fan-04: AccessDeniedException")
@@ -109,6 +112,19 @@ def test_a_rollback_that_fails_is_logged_and_told_to_the_operator(
     logged = [r.getMessage() for r in caplog.records]
     assert any("deactivate: ThrottlingException" in line and CERT_ARN in line for line in logged)
     assert any("delete: AccessDeniedException" in line for line in logged)
+    assert "delete-thing" not in message  # the thing itself was deleted
+
+
+def test_a_thing_that_cannot_be_deleted_is_told_to_the_operator(tmp_path: Path) -> None:
+    # Given an account where the certificate rollback works but deleting the thing does not
+    iot = FakeIot({"delete_thing": "InvalidRequestException"})
+    with pytest.raises(HumwatchError) as error:
+        provision(iot, tmp_path / "fan-04")
+    # Then the error says the thing is left and how to delete it, and nothing about the certificate
+    message = error.value.message
+    assert "undoing it also failed (delete thing: InvalidRequestException" in message
+    assert "aws iot delete-thing --thing-name fan-04" in message
+    assert "may still be active" not in message
 
 
 def test_a_rollback_step_with_nothing_to_undo_is_not_a_failure(tmp_path: Path) -> None:

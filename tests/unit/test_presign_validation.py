@@ -6,11 +6,12 @@ import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from presign_fakes import make_deps
 
 from humwatch import contracts as c
-from humwatch.config import PresignSettings
 from humwatch.errors import RequestRejected
 from humwatch.services.presign import (
     PresignDeps,
@@ -42,33 +43,9 @@ def validate(payload: dict[str, Any], thing: str = "fan-01"):
     return validate_upload_request(thing, payload, now=NOW, max_bytes=5_000_000, max_age=timedelta(days=30))
 
 
-class RecordingSigner:
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def presign_put(self, key: str, *, content_type: str, content_md5: str, expires_in: int) -> str:
-        self.calls.append(
-            {"key": key, "content_type": content_type, "md5": content_md5, "expires_in": expires_in}
-        )
-        return f"https://bucket.example/{key}?sig"
-
-
-class RecordingChannel:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, topic: str, payload: dict[str, Any], *, qos: int = 1) -> None:
-        self.sent.append((topic, payload))
-
-
 @pytest.fixture
 def deps() -> PresignDeps:
-    settings = PresignSettings.model_validate(
-        {"HUMWATCH_BUCKET": "clips-bucket", "HUMWATCH_IOT_DATA_ENDPOINT": "x-ats.iot.us-east-1.amazonaws.com"}
-    )
-    return PresignDeps(
-        settings=settings, clips=RecordingSigner(), channel=RecordingChannel(), clock=lambda: NOW
-    )
+    return make_deps(lambda: NOW)
 
 
 def test_a_valid_request_passes():
@@ -92,6 +69,12 @@ def test_a_valid_request_passes():
         ({"captured_at": "2026-10-01T00:00:00Z"}, ReasonCode.BAD_CAPTURED_AT),  # > 30 days old
         ({"captured_at": "2026-11-26T14:00:00"}, ReasonCode.BAD_CAPTURED_AT),  # no timezone
         ({"captured_at": "yesterday"}, ReasonCode.BAD_CAPTURED_AT),
+        ({"captured_at": "0001-01-01T00:00:00+01:00"}, ReasonCode.BAD_CAPTURED_AT),  # before year 1 in UTC
+        ({"captured_at": "9999-12-31T23:59:59-01:00"}, ReasonCode.BAD_CAPTURED_AT),  # after 9999 in UTC
+        ({"sample_rate": 10**12}, ReasonCode.INVALID_REQUEST),
+        ({"sample_rate": 100}, ReasonCode.INVALID_REQUEST),
+        ({"duration_s": float("inf")}, ReasonCode.INVALID_REQUEST),
+        ({"duration_s": 1e300}, ReasonCode.INVALID_REQUEST),
     ],
 )
 def test_bad_requests_are_refused_with_a_reason(overrides, code):
@@ -145,3 +128,49 @@ def test_a_refusal_is_answered_with_the_error_and_signs_nothing(deps):
 def test_wav_uploads_get_a_wav_key(deps):
     answer = handle_upload_request("fan-01", request(content_type="audio/x-wav"), deps)
     assert answer["key"].endswith(f"{CLIP_ID}.wav")
+
+
+# --- per-device quota -----------------------------------------------------------------------------
+def test_requests_past_the_hourly_quota_are_refused_with_a_retry_after_and_sign_nothing():
+    # Given a quota of 3 uploads per hour and a clock 20 minutes into the hour
+    now = datetime(2026, 11, 26, 14, 40, 0, 500000, tzinfo=UTC)
+    deps = make_deps(lambda: now, HUMWATCH_MAX_UPLOADS_PER_HOUR="3")
+    # When fan-01 asks 5 times
+    answers = [handle_upload_request("fan-01", request(clip_id=str(uuid4())), deps) for _ in range(5)]
+    # Then the first 3 get URLs and the last 2 a quota refusal that says when to come back
+    assert ["url" in a for a in answers] == [True, True, True, False, False]
+    for answer in answers[3:]:
+        assert answer["error"]["code"] == "quota_exceeded" == ReasonCode.QUOTA_EXCEEDED
+        assert answer["error"]["retry_after_s"] == 19 * 60 + 60  # 14:40:00.5 -> 15:00:00, rounded up
+        assert "3 per hour" in answer["error"]["message"]
+        c.UploadError.model_validate(answer)
+    assert len(deps.clips.calls) == 3  # type: ignore[attr-defined]
+    assert [t for t, _ in deps.channel.sent] == [c.upload_response_topic("fan-01")] * 5  # type: ignore[attr-defined]
+
+
+def test_the_quota_is_per_device_and_per_clock_hour():
+    clock = {"now": datetime(2026, 11, 26, 14, 59, 59, tzinfo=UTC)}
+    deps = make_deps(lambda: clock["now"], HUMWATCH_MAX_UPLOADS_PER_HOUR="1")
+    assert "url" in handle_upload_request("fan-01", request(), deps)
+    refused = handle_upload_request("fan-01", request(), deps)
+    assert refused["error"]["retry_after_s"] == 1
+    # Another device has its own quota
+    assert "url" in handle_upload_request("fan-02", request(), deps)
+    # And at the next hour fan-01 may upload again
+    clock["now"] = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
+    assert "url" in handle_upload_request("fan-01", request(captured_at="2026-11-26T14:59:00Z"), deps)
+
+
+def test_invalid_requests_do_not_use_up_the_quota(deps):
+    limit = deps.settings.max_uploads_per_hour
+    for _ in range(limit + 5):
+        assert "error" in handle_upload_request("fan-01", request(md5="not-base64!"), deps)
+    assert deps.quotas.counts == {}  # type: ignore[attr-defined]
+    assert "url" in handle_upload_request("fan-01", request(), deps)
+
+
+def test_the_default_quota_is_three_times_the_clips_of_an_hour():
+    from humwatch.config import default_uploads_per_hour
+
+    assert make_deps(lambda: NOW).settings.max_uploads_per_hour == 36 == default_uploads_per_hour(300)
+    assert default_uploads_per_hour(60) == 180 and default_uploads_per_hour(7200) == 3

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from humwatch.alerts.policy import DEFAULT_NORMAL_GAP
+from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP
 from humwatch.config import ProcessSettings, load_settings
 from humwatch.errors import ConflictError, ModelBundleError, TransientError
 from humwatch.records import ClipRecord, ClipStatus, DeviceState

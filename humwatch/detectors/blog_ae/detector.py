@@ -20,14 +20,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from humwatch.detectors.base import FittedModel, TrainOptions
-from humwatch.features import feature_vectors, log_mel
+from humwatch.features import FeatureParams, feature_vectors, log_mel
 from humwatch.model.bundle import ModelManifest
 from humwatch.model.calibration import DEFAULT_METHOD, ThresholdMethod, fit_threshold
 from humwatch.model.graph import INPUT_NAME
 from humwatch.model.session import create_session
+from humwatch.model.stft_graph import supports_mel_power
 from humwatch.model.trainset import TrainingSet
 from humwatch.progress import progress_bar
 
@@ -40,6 +41,13 @@ class BlogAutoencoderOptions(TrainOptions):
     epochs: int = Field(default=30, ge=1, le=1000)
     holdout_fraction: float = Field(default=DEFAULT_HOLDOUT_FRACTION, gt=0.0, lt=1.0)
     threshold_method: ThresholdMethod = DEFAULT_METHOD
+
+    @field_validator("params")
+    @classmethod
+    def _graph_front_end(cls, params: FeatureParams) -> FeatureParams:
+        if not supports_mel_power(params):
+            raise ValueError("the scoring graph needs power 2 and hop_length = n_fft / 2 (as 1024/512)")
+        return params
 
 
 def split_holdout(

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from humwatch.features import FeatureParams, hann_window, mel_filterbank
 from humwatch.model.graph import GraphBuilder
+from humwatch.model.stft_graph import half_overlap_dft, mel_power, rdft_matrix, slice_axis, supports_mel_power
 
 GROUPS: tuple[str, ...] = (
     "mel_mean",
@@ -104,14 +105,6 @@ def band_matrix(fp: FrontendParams, edges: tuple[int, ...] | None = None) -> np.
     return out
 
 
-def _rdft_matrix(n_fft: int, first_bin: int, n_bins: int) -> np.ndarray:
-    """[n_fft, 2*n_bins]: Hann-windowed cos | sin columns for bins first_bin..first_bin+n_bins-1."""
-    k = np.arange(first_bin, first_bin + n_bins)
-    angle = 2.0 * np.pi * np.outer(np.arange(n_fft), k) / n_fft
-    window = hann_window(n_fft)[:, None]
-    return np.concatenate([window * np.cos(angle), -window * np.sin(angle)], axis=1)
-
-
 # --------------------------------------------------------------------------------------------
 # numpy reference (float64): what the graph computes, written the obvious way
 # --------------------------------------------------------------------------------------------
@@ -170,30 +163,6 @@ def clip_statistics_numpy(
 # --------------------------------------------------------------------------------------------
 
 
-def _slice(g: GraphBuilder, x: str, start: int, end: int, axis: int = 0) -> str:
-    return g.op("Slice", [x, g.const(np.array([start])), g.const(np.array([end])), g.const(np.array([axis]))])
-
-
-def _half_overlap_dft(g: GraphBuilder, x: str, matrix: np.ndarray) -> str:
-    """frames(x, n_fft, hop=n_fft/2) @ matrix without materialising the frames.
-
-    With hop = n_fft/2 frame i is [block i, block i+1] of the signal cut into half-frame blocks, so
-    frames @ M = (blocks @ M_top)[:-1] + (blocks @ M_bottom)[1:]: one MatMul on the blocks, no
-    Gather (which cost as much as the DFT itself).
-    """
-    n_fft, width = matrix.shape
-    hop = n_fft // 2
-    length = g.op("Shape", [x])
-    usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([hop]))]), g.const(np.array([hop]))])
-    blocks = g.op(
-        "Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, hop]))]
-    )
-    both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
-    top = _slice(g, _slice(g, both, 0, width, axis=1), 0, -1)
-    bottom = _slice(g, _slice(g, both, width, 2 * width, axis=1), 1, 2**62)
-    return g.op("Add", [top, bottom])
-
-
 def _fir_decimate(g: GraphBuilder, x: str, h: np.ndarray, factor: int) -> str:
     """y[i] = sum_k h[k] x[factor*i + k] as a polyphase MatMul (ONNX Conv on one long channel is slow).
 
@@ -228,7 +197,7 @@ def _log_db(g: GraphBuilder, power: str) -> str:
 
 def _mean_power_spectrum(g: GraphBuilder, x: str, n_fft: int, n_bins: int) -> str:
     """Mean |rfft|^2 over half-overlapping Hann frames, bins 1..n_bins: [n_bins]."""
-    spectrum = _half_overlap_dft(g, x, _rdft_matrix(n_fft, 1, n_bins))
+    spectrum = half_overlap_dft(g, x, rdft_matrix(n_fft, 1, n_bins))
     mean_sq = g.op("ReduceMean", [g.op("Mul", [spectrum, spectrum])], axes=[0], keepdims=0)
     pairs = g.op("Reshape", [mean_sq, g.const(np.array([2, n_bins]))])
     return g.op("ReduceSum", [pairs, g.const(np.array([0]))], keepdims=0)
@@ -242,7 +211,7 @@ def _band_envelopes_graph(
     The bands of every edge set are stacked (rows in order), so one MatMul per step serves them all.
     """
     n_bins = fp.band_n_fft // 2 + 1
-    spectrum = _half_overlap_dft(g, x, _rdft_matrix(fp.band_n_fft, 0, n_bins))  # [F, 2*n_bins]
+    spectrum = half_overlap_dft(g, x, rdft_matrix(fp.band_n_fft, 0, n_bins))  # [F, 2*n_bins]
     squared = g.op("Mul", [spectrum, spectrum])
     bands_matrix = np.concatenate([band_matrix(fp, edges) for edges in edge_sets], axis=1)
     n_bands = bands_matrix.shape[1]
@@ -251,12 +220,12 @@ def _band_envelopes_graph(
     levels = g.op("ReduceMean", [rows], axes=[1], keepdims=1)
     centred = g.op("Sub", [rows, levels])
     # Welch spectra of every row at once, bins 1..band_env_bins, with one radix-2 step (see
-    # `_mel_power`): the even and odd envelope samples each give bins 0..n/4 in a MatMul of half
+    # `mel_power`): the even and odd envelope samples each give bins 0..n/4 in a MatMul of half
     # the size; E + T is bins 0..n/4 and |E - T| bins n/2 - k. Half the work of a direct DFT
     # (this MatMul was the graph's largest: 1.4 ms for 180 lines).
     n_fft, width = fp.band_env_n_fft, fp.band_env_bins
     quarter = n_fft // 4
-    length = _slice(g, g.op("Shape", [centred]), 1, 2)
+    length = slice_axis(g, g.op("Shape", [centred]), 1, 2)
     even_len = g.op("Mul", [g.op("Div", [length, g.const(np.array([2]))]), g.const(np.array([2]))])
     pairs = g.op(
         "Reshape",
@@ -265,11 +234,11 @@ def _band_envelopes_graph(
             g.const(np.array([n_bands, -1, 2])),
         ],
     )
-    full = _rdft_matrix(n_fft, 0, quarter + 1)
+    full = rdft_matrix(n_fft, 0, quarter + 1)
     halves = [
-        _rows_half_overlap_dft(
+        _rowshalf_overlap_dft(
             g,
-            g.op("Reshape", [_slice(g, pairs, r, r + 1, axis=2), g.const(np.array([n_bands, -1]))]),
+            g.op("Reshape", [slice_axis(g, pairs, r, r + 1, axis=2), g.const(np.array([n_bands, -1]))]),
             full[r::2],
         )
         for r in (0, 1)
@@ -281,7 +250,7 @@ def _band_envelopes_graph(
         return g.op("ReduceSum", [parts, g.const(np.array([1]))], keepdims=0)
 
     low = welch_power(g.op("Add", halves))  # bins 0..n/4
-    power = _slice(g, low, 1, min(width, quarter) + 1, axis=1)
+    power = slice_axis(g, low, 1, min(width, quarter) + 1, axis=1)
     if width > quarter:
         high = welch_power(g.op("Sub", halves))  # column k: bin n/2 - k
         start, end = n_fft // 2 - quarter - 1, n_fft // 2 - width - 1
@@ -301,81 +270,20 @@ def _band_envelopes_graph(
     return g.op("Reshape", [modulation, g.const(np.array([-1]))])
 
 
-def _rows_half_overlap_dft(g: GraphBuilder, rows: str, matrix: np.ndarray) -> str:
+def _rowshalf_overlap_dft(g: GraphBuilder, rows: str, matrix: np.ndarray) -> str:
     """`_half_overlap_dft` of every row of rows [R, L] at once: [R, n_frames, matrix columns]."""
     n_fft, width = matrix.shape
     hop = n_fft // 2
-    length = _slice(g, g.op("Shape", [rows]), 1, 2)
+    length = slice_axis(g, g.op("Shape", [rows]), 1, 2)
     usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([hop]))]), g.const(np.array([hop]))])
     trimmed = g.op("Slice", [rows, g.const(np.array([0])), usable, g.const(np.array([1]))])
-    count = _slice(g, g.op("Shape", [rows]), 0, 1)
+    count = slice_axis(g, g.op("Shape", [rows]), 0, 1)
     blocks = g.op("Reshape", [trimmed, g.op("Concat", [count, g.const(np.array([-1, hop]))], axis=0)])
     # A 3-D MatMul broadcasts the matrix over the rows.
     both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
-    top = _slice(g, _slice(g, both, 0, width, axis=2), 0, -1, axis=1)
-    bottom = _slice(g, _slice(g, both, width, 2 * width, axis=2), 1, 2**62, axis=1)
+    top = slice_axis(g, slice_axis(g, both, 0, width, axis=2), 0, -1, axis=1)
+    bottom = slice_axis(g, slice_axis(g, both, width, 2 * width, axis=2), 1, 2**62, axis=1)
     return g.op("Add", [top, bottom])
-
-
-def _mel_power(g: GraphBuilder, padded: str, features: FeatureParams) -> str:
-    """Mel power [n_frames, n_mels] of half-overlapping Hann frames, with a quarter of the DFT work.
-
-    Two radix-2 steps in matrix form (radix 4). Y_r[k], the part of the full DFT summed over the
-    samples n = 4m + r of a frame (twiddle included), is one MatMul on the r-th polyphase
-    component of the signal, for bins k = 0..n/8 only. Because Y_r[k + n/4] = (-i)^r Y_r[k]:
-      X[k]        = (Y0 + Y2) + (Y1 + Y3)       X[n/2 + k]  = (Y0 + Y2) - (Y1 + Y3)
-      X[n/4 + k]  = (Y0 - Y2) - i (Y1 - Y3)     X[3n/4 + k] = (Y0 - Y2) + i (Y1 - Y3)
-    and a real frame's |X[n - j]| = |X[j]| turns the last two of each column into bins
-    n/2 - k and n/4 - k: every bin 0..n/2 from four eighth-size products (the first round's single
-    radix-2 step cost 1.9 ms of MatMul per 10 s clip, this 1.0 ms). The squares feed the mel matrix
-    (rows reordered to match, the bins n/8, n/4 and 3n/8 that appear twice weighted half each)
-    whose stacked copy also adds the real and imaginary parts.
-    """
-    n_fft = features.n_fft
-    eighth = n_fft // 8
-    length = g.op("Shape", [padded])
-    usable = g.op("Mul", [g.op("Div", [length, g.const(np.array([4]))]), g.const(np.array([4]))])
-    quads = g.op(
-        "Reshape", [g.op("Slice", [padded, g.const(np.array([0])), usable]), g.const(np.array([-1, 4]))]
-    )
-    phases = g.op("Transpose", [quads], perm=[1, 0])  # [4, n/4]: row r holds samples 4m + r
-    full = _rdft_matrix(n_fft, 0, eighth + 1)  # [n_fft, 2*(eighth+1)]: real | imaginary parts
-    y = [
-        _half_overlap_dft(
-            g, g.op("Reshape", [_slice(g, phases, r, r + 1), g.const(np.array([-1]))]), full[r::4]
-        )
-        for r in range(4)
-    ]
-    s = g.op("Add", [y[0], y[2]])
-    d = g.op("Sub", [y[0], y[2]])
-    p = g.op("Add", [y[1], y[3]])
-    q = g.op("Sub", [y[1], y[3]])
-    # -i q as [real | imaginary]: (q_re + i q_im) * -i = q_im - i q_re
-    width = eighth + 1
-    q_rot = g.op(
-        "Concat",
-        [_slice(g, q, width, 2 * width, axis=1), g.op("Neg", [_slice(g, q, 0, width, axis=1)])],
-        axis=1,
-    )
-    parts = [
-        g.op("Add", [s, p]),  # bins k
-        g.op("Add", [d, q_rot]),  # bins n/4 + k
-        g.op("Sub", [s, p]),  # bins n/2 - k (from n/2 + k)
-        g.op("Sub", [d, q_rot]),  # bins n/4 - k (from 3n/4 + k)
-    ]
-    both = g.op("Concat", [g.op("Mul", [x, x]) for x in parts], axis=1)
-    fb = mel_filterbank(features).T  # [n_fft/2 + 1, n_mels]
-    k = np.arange(width)
-    quarter, half = n_fft // 4, n_fft // 2
-    rows = [fb[k].copy(), fb[quarter + k].copy(), fb[half - k].copy(), fb[quarter - k].copy()]
-    rows[0][eighth] *= 0.5  # bin n/8: also rows[3][eighth]
-    rows[3][eighth] *= 0.5
-    rows[1][0] *= 0.5  # bin n/4: also rows[3][0]
-    rows[3][0] *= 0.5
-    rows[1][eighth] *= 0.5  # bin 3n/8: also rows[2][eighth]
-    rows[2][eighth] *= 0.5
-    stacked = np.concatenate([r for r in rows for _ in (0, 1)], axis=0)
-    return g.op("MatMul", [both, g.const(stacked, "melfb")])
 
 
 def build_frontend(
@@ -392,19 +300,19 @@ def build_frontend(
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown feature groups {unknown}")
-    # Mel path: centred zero padding, STFT power, Slaney mel, log (see `_mel_power`).
-    if features.hop_length * 2 != features.n_fft or features.n_fft % 8 or features.power != 2.0:
+    # Mel path: centred zero padding, STFT power, Slaney mel, log (see `humwatch.model.stft_graph.mel_power`).
+    if not supports_mel_power(features):
         raise ValueError(
             "the spectral detector needs power 2 and hop_length = n_fft / 2 (the blog's 1024/512)"
         )
     pad = features.n_fft // 2
     padded = g.op("Pad", [waveform, g.const(np.array([pad, pad]))], mode="constant")
-    logmel = _log_db(g, _mel_power(g, padded, features))
+    logmel = _log_db(g, mel_power(g, padded, features))
     out: dict[str, str] = {}
     out["mel_mean"] = g.op("ReduceMean", [logmel], axes=[0], keepdims=0)
     if "frame_m2" in groups:
         m2 = g.op("MatMul", [g.op("Transpose", [logmel], perm=[1, 0]), logmel])
-        count = g.op("Cast", [_slice(g, g.op("Shape", [logmel]), 0, 1)], to=1)
+        count = g.op("Cast", [slice_axis(g, g.op("Shape", [logmel]), 0, 1)], to=1)
         out["frame_m2"] = g.op("Reshape", [g.op("Div", [m2, count]), g.const(np.array([-1]))])
     if "level" in groups:
         energy = g.op("ReduceMean", [g.op("Mul", [waveform, waveform])], axes=[0], keepdims=1)
@@ -437,7 +345,7 @@ def build_frontend(
         start = 0
         for name, edges in wanted:
             size = (len(edges) - 1) * fp.band_env_bins
-            out[name] = _slice(g, both, start, start + size)
+            out[name] = slice_axis(g, both, start, start + size)
             start += size
     return out, logmel
 

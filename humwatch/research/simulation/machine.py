@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from humwatch.alerts.policy import normal_gap
+from humwatch.alerts.evidence import normal_gap
 from humwatch.research.simulation.drift import NormalPool, build_pool
 from humwatch.research.simulation.sources import ClipScorer, ClipSource
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from humwatch.alerts.policy import DEFAULT_NORMAL_GAP, AlertPolicy, AlertState, ClipFlag, evaluate
+from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP
+from humwatch.alerts.policy import AlertPolicy, AlertState, ClipFlag, evaluate
 
 CLIP_INTERVAL = timedelta(minutes=5)
 CLIP_INTERVAL_MIN = CLIP_INTERVAL.total_seconds() / 60.0
