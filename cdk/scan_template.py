@@ -247,9 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome = classify([*checkov_findings, *lint_findings], exceptions)
     print(render(outcome))
     print(
-        f"\nscan: checkov {passed} passed, {len(checkov_findings)} failed; cfn-lint {len(lint_findings)} "
-        f"findings; {len(outcome.excepted)} excepted in {args.exceptions.name}, {len(outcome.unlisted)} "
-        f"unlisted, {len(outcome.stale)} stale ({seconds:.1f} s)"
+        f"\nscan: checkov {passed} checks clean, {len(checkov_findings)} findings; "
+        f"cfn-lint {len(lint_findings)} findings; {len(outcome.excepted)} excepted in "
+        f"{args.exceptions.name}, {len(outcome.unlisted)} unlisted, {len(outcome.stale)} stale "
+        f"({seconds:.1f} s)"
     )
     if not outcome.ok:
         print(
