@@ -7,10 +7,12 @@ local stack uses, and resets the server afterwards so every test starts empty.
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lambda_harness import TopicInbox, subscribe_inbox
@@ -124,3 +126,19 @@ def functions_env(
 def alert_inbox(aws_stack: StackResources) -> TopicInbox:
     """What an SQS subscriber of the alert topic receives."""
     return subscribe_inbox(aws_stack, aws_stack.alert_topic_arn, "alert-inbox")
+
+
+DEVICE_POLICY = "humwatch-device-policy"
+
+
+@pytest.fixture
+def iot(aws_stack: StackResources) -> Any:
+    """An IoT control-plane client on the moto server, with the stack's device policy created
+    (provisioning attaches it to every certificate)."""
+    client = aws.client("iot", endpoint_url=aws_stack.endpoint_url, region=aws_stack.region)
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
+    }
+    client.create_policy(policyName=DEVICE_POLICY, policyDocument=json.dumps(document))
+    return client

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import tomllib
@@ -16,28 +15,12 @@ from cryptography.hazmat.primitives import serialization
 from ops_seed import run, stack_args
 
 from humwatch import pki
-from humwatch.dal import aws
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.provisioning import StackResources
 from humwatch.errors import AlreadyExists, NotFound
 from humwatch.local_stack_file import LocalStackInfo
 
 POLICY = "humwatch-device-policy"
-
-
-@pytest.fixture
-def iot(aws_stack: StackResources) -> Any:
-    client = aws.client("iot", endpoint_url=aws_stack.endpoint_url, region=aws_stack.region)
-    client.create_policy(
-        policyName=POLICY,
-        policyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
-            }
-        ),
-    )
-    return client
 
 
 def _provision(stack: StackResources, thing: str, out: Path, *extra: str) -> Result:

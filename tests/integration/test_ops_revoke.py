@@ -11,27 +11,11 @@ from typing import Any
 import pytest
 from ops_seed import run, seed_device, stack_args
 
-from humwatch.dal import aws
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.provisioning import StackResources
 from humwatch.errors import NotFound
 
 POLICY = "humwatch-device-policy"
-
-
-@pytest.fixture
-def iot(aws_stack: StackResources) -> Any:
-    client = aws.client("iot", endpoint_url=aws_stack.endpoint_url, region=aws_stack.region)
-    client.create_policy(
-        policyName=POLICY,
-        policyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
-            }
-        ),
-    )
-    return client
 
 
 @pytest.fixture

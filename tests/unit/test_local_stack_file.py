@@ -6,11 +6,10 @@ One test per way the file can be wrong: each is a ConfigError that names the fil
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from local_stack_values import stack_values
 
 from humwatch.errors import ConfigError
 from humwatch.local_stack_file import (
@@ -19,32 +18,6 @@ from humwatch.local_stack_file import (
     find_settings_file,
     load_running_stack,
 )
-
-
-def stack_values(directory: Path, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "format_version": 1,
-        "pid": os.getpid(),
-        "started_at": "2026-11-26T14:00:00Z",
-        "region": "us-east-1",
-        "endpoint_url": "http://127.0.0.1:5000",
-        "table": "humwatch-history",
-        "bucket": "humwatch-clips",
-        "iot_policy": "humwatch-device-policy",
-        "mqtt_host": "127.0.0.1",
-        "mqtt_port": 18883,
-        "ca_file": str(directory / "pki" / "ca.crt"),
-        "ca_key_file": str(directory / "pki" / "ca.key"),
-        "alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-alerts",
-        "ops_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-ops",
-        "clip_queue_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events",
-        "clip_dlq_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events-dlq",
-        "iot_data_http_endpoint": "http://127.0.0.1:5001",
-        "inbox_dir": str(directory / "inbox"),
-        "devices_dir": str(directory / "devices"),
-    }
-    values.update(overrides)
-    return values
 
 
 def write_raw(directory: Path, document: object) -> Path:

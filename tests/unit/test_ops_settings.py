@@ -5,11 +5,11 @@ what the operator commands make of it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from local_stack_values import stack_values
 
 from humwatch.contracts import StackOutput
 from humwatch.errors import ConfigError, NotFound
@@ -112,27 +112,7 @@ def test_stack_without_the_needed_output_is_a_clear_error(tmp_path: Path) -> Non
 
 def _write_local(directory: Path, **overrides: object) -> Path:
     """A settings file as a running local stack writes it (this process stands in for the stack)."""
-    values: dict[str, object] = {
-        "pid": os.getpid(),
-        "started_at": "2026-11-26T14:00:00Z",
-        "region": "us-east-1",
-        "endpoint_url": "http://127.0.0.1:5000",
-        "table": "humwatch-history",
-        "bucket": "humwatch-clips",
-        "iot_policy": "humwatch-device-policy",
-        "mqtt_host": "127.0.0.1",
-        "mqtt_port": 18883,
-        "ca_file": str(directory / "pki" / "ca.crt"),
-        "ca_key_file": str(directory / "pki" / "ca.key"),
-        "alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-alerts",
-        "ops_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-ops",
-        "clip_queue_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events",
-        "clip_dlq_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events-dlq",
-        "iot_data_http_endpoint": "http://127.0.0.1:5001",
-        "inbox_dir": str(directory / "inbox"),
-        "devices_dir": str(directory / "devices"),
-    }
-    values.update(overrides)
+    values = stack_values(directory, **overrides)
     directory.mkdir(parents=True, exist_ok=True)
     return LocalStackInfo.model_validate(values).write(directory)
 
