@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def main() -> dict[str, object]:
         for model_type in DetectorType:
             out = Path(tmp) / model_type
             takes_epochs = "epochs" in get_detector(model_type).options_model.model_fields
-            options = {"epochs": 3} if takes_epochs else {}
+            options: dict[str, Any] = {"epochs": 3} if takes_epochs else {}
             train_bundle(model_type, clips, out, seed=0, model_id=f"bench-{model_type}", **options)
             models[model_type.value] = out
         flacs = [_flac(synth_clip(spec, seed=1000 + i)) for i in range(WARM_CLIPS)]

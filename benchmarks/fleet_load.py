@@ -329,12 +329,12 @@ class GarbageDevice:
     client with paho's own reconnect."""
 
     def __init__(self, device: Any, rng: random.Random) -> None:
-        from humwatch.contracts import upload_request_topic, upload_response_topic
+        from humwatch.contracts import upload_request_ingest_topic, upload_response_topic
 
         self.thing = device.thing
         self.rng = rng
         self.report = GarbageReport()
-        self.request_topic = upload_request_topic(self.thing)
+        self.request_topic = upload_request_ingest_topic(self.thing)
         self.response_topic = upload_response_topic(self.thing)
         self._responses: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition()
@@ -569,7 +569,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             things = [f"fleet-{i:03d}" for i in range(args.devices)]
             console.say(f"provisioning {len(things)} devices and {GARBAGE_THING} (certificates, IoT things)")
             devices = {
-                thing: provision_local_device(stack, thing, interval_s=args.interval_s, duration_s=CLIP_S)
+                thing: provision_local_device(
+                    stack, thing, model_id=recipe.model_id, interval_s=args.interval_s, duration_s=CLIP_S
+                )
                 for thing in [*things, GARBAGE_THING]
             }
             ledger = Ledger()

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,7 +279,17 @@ class Bench:
         self.history = history  # humwatch.dal.history.HistoryTable
         self.workdir = workdir
 
-    def run_child(self, function: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    def run_child(
+        self,
+        function: str,
+        events: list[dict[str, Any]],
+        *,
+        entry: Path | None = None,
+        launcher: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Run `function` in a fresh process. `entry` is the script whose `--child` runs it (this
+        file; train_model.py wraps `child` with phase timers); `launcher` prefixes the command
+        (`taskset -c 0`: one core)."""
         events_path = self.workdir / f"{function}-events.json"
         out_path = self.workdir / f"{function}-out.json"
         events_path.write_text(json.dumps(events))
@@ -295,8 +305,9 @@ class Bench:
             }
         )
         cmd = [
+            *launcher,
             sys.executable,
-            str(Path(__file__).resolve()),
+            str(entry or Path(__file__).resolve()),
             "--child",
             function,
             str(events_path),
@@ -398,7 +409,7 @@ def presign_events(n: int) -> tuple[list[dict[str, Any]], int]:
             duration_s=CLIP_SECONDS,
         )
         events.append(c.upload_request_rule_event(c.upload_request_topic("bench-01"), json.loads(payload)))
-    return events, len(payload) + len(c.upload_request_topic("bench-01"))
+    return events, len(payload) + len(c.upload_request_ingest_topic("bench-01"))
 
 
 def clip_events(
@@ -514,7 +525,7 @@ def telemetry_item(bench: Bench) -> dict[str, int]:
         "Item"
     ]
     return {
-        "payload_bytes": len(encode_telemetry(payload)) + len(c.telemetry_topic("bench-01")),
+        "payload_bytes": len(encode_telemetry(payload)) + len(c.telemetry_ingest_topic("bench-01")),
         "item_bytes": item_bytes(item),
     }
 
@@ -793,7 +804,9 @@ def cost_inputs(m: dict[str, Any], d: dict[str, Any]) -> dict[str, Any]:
     values = {
         "clip_bytes": value(m["clip_bytes"]["mean"], "bytes", m["clip_bytes"]["what"] + ", mean"),
         "upload_request_bytes": value(
-            presign["mqtt"]["request_bytes"], "bytes", "edge uploader's upload request payload + topic"
+            presign["mqtt"]["request_bytes"],
+            "bytes",
+            "edge uploader's upload request payload + its Basic Ingest topic (not metered)",
         ),
         "upload_response_bytes": value(
             presign["mqtt"]["response_bytes"], "bytes", "presign_upload's answer (presigned URL) + topic"
@@ -807,7 +820,9 @@ def cost_inputs(m: dict[str, Any], d: dict[str, Any]) -> dict[str, Any]:
             "DynamoDB writes of a warm presign_upload (the device's hourly upload counter)",
         ),
         "telemetry_bytes": value(
-            m["telemetry"]["payload_bytes"], "bytes", "edge uploader's heartbeat (build_telemetry) + topic"
+            m["telemetry"]["payload_bytes"],
+            "bytes",
+            "edge uploader's heartbeat (build_telemetry) + its Basic Ingest topic (not metered)",
         ),
         "telemetry_item_bytes": value(
             m["telemetry"]["item_bytes"], "bytes", "the item the telemetry rule writes (DynamoDB size rules)"

@@ -5,7 +5,7 @@ bad variable on its own line, so a misconfigured deployment fails on its first i
 readable message instead of mid-batch. Defaults come from `humwatch.contracts.PIPELINE`.
 
 Each function gets its own settings class with exactly the resources it needs:
-`PresignSettings`, `ProcessSettings`, `DriftSettings` (`load_settings(cls)`).
+`PresignSettings`, `ProcessSettings`, `DriftSettings`, `TrainSettings` (`load_settings(cls)`).
 """
 
 from __future__ import annotations
@@ -64,15 +64,11 @@ class BaseSettings(BaseModel):
     endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
 
 
-class _TableSettings(BaseSettings):
+class _StorageSettings(BaseSettings):
+    """The bucket and the history table, which every function uses."""
+
     bucket: str = Field(alias="HUMWATCH_BUCKET")
     table: str = Field(alias="HUMWATCH_TABLE")
-    alert_topic_arn: str = Field(alias="HUMWATCH_ALERT_TOPIC_ARN")
-    # Drift/silence notices go here when set, else to the alert topic.
-    ops_topic_arn: str | None = Field(None, alias="HUMWATCH_OPS_TOPIC_ARN")
-    default_model_id: str | None = Field(None, alias="HUMWATCH_DEFAULT_MODEL_ID")
-    clip_interval_s: int = Field(300, alias="HUMWATCH_CLIP_INTERVAL_S", ge=1, le=86_400)
-    silent_after_intervals: int = Field(3, alias="HUMWATCH_SILENT_AFTER_INTERVALS", ge=1, le=10_000)
 
     @field_validator("bucket")
     @classmethod
@@ -83,6 +79,54 @@ class _TableSettings(BaseSettings):
     @classmethod
     def _table_name(cls, value: str) -> str:
         return _check_table(value)
+
+
+class _AlertPolicySettings(BaseSettings):
+    """The alert policy: process_clip runs it on every clip, train_model replays it for a candidate."""
+
+    alert_k: int = Field(_DEFAULT_POLICY.k, alias="HUMWATCH_ALERT_K", ge=1, le=100)
+    alert_n: int = Field(_DEFAULT_POLICY.n, alias="HUMWATCH_ALERT_N", ge=1, le=100)
+    # Evidence (CUSUM) alert threshold in log(score / threshold) units; 0 turns that rule off.
+    alert_evidence: float = Field(
+        _DEFAULT_POLICY.evidence_threshold, alias="HUMWATCH_ALERT_EVIDENCE", ge=0, le=100
+    )
+    alert_cooldown_min: float = Field(60.0, alias="HUMWATCH_ALERT_COOLDOWN_MIN", ge=0)
+    critical_ratio: float = Field(2.0, alias="HUMWATCH_CRITICAL_RATIO", gt=1.0)
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> _AlertPolicySettings:
+        if self.alert_k > self.alert_n:
+            raise ValueError(
+                f"HUMWATCH_ALERT_K ({self.alert_k}) must not exceed HUMWATCH_ALERT_N ({self.alert_n})"
+            )
+        return self
+
+    @property
+    def alert_policy(self) -> AlertPolicy:
+        return AlertPolicy(
+            k=self.alert_k,
+            n=self.alert_n,
+            cooldown=timedelta(minutes=self.alert_cooldown_min),
+            critical_ratio=self.critical_ratio,
+            evidence_threshold=self.alert_evidence,
+        )
+
+
+class _BaselineSettings(BaseSettings):
+    """When a learning device's baseline is complete (cdk.json baselineClips, baselineHours)."""
+
+    # One day of clips at the default 5-minute interval, so day and night are both in it.
+    baseline_clips: int = Field(288, alias="HUMWATCH_BASELINE_CLIPS", ge=5, le=100_000)
+    baseline_hours: float = Field(24.0, alias="HUMWATCH_BASELINE_HOURS", gt=0, le=24 * 90)
+
+
+class _TableSettings(_StorageSettings):
+    alert_topic_arn: str = Field(alias="HUMWATCH_ALERT_TOPIC_ARN")
+    # Drift/silence notices go here when set, else to the alert topic.
+    ops_topic_arn: str | None = Field(None, alias="HUMWATCH_OPS_TOPIC_ARN")
+    default_model_id: str | None = Field(None, alias="HUMWATCH_DEFAULT_MODEL_ID")
+    clip_interval_s: int = Field(300, alias="HUMWATCH_CLIP_INTERVAL_S", ge=1, le=86_400)
+    silent_after_intervals: int = Field(3, alias="HUMWATCH_SILENT_AFTER_INTERVALS", ge=1, le=10_000)
 
     @field_validator("alert_topic_arn", "ops_topic_arn")
     @classmethod
@@ -100,12 +144,10 @@ class _TableSettings(BaseSettings):
         return timedelta(seconds=self.clip_interval_s * self.silent_after_intervals)
 
 
-class PresignSettings(BaseSettings):
+class PresignSettings(_StorageSettings):
     """presign_upload: signs PUT URLs, counts each device's uploads per hour in the history table,
     and answers over iot-data."""
 
-    bucket: str = Field(alias="HUMWATCH_BUCKET")
-    table: str = Field(alias="HUMWATCH_TABLE")
     iot_data_endpoint: str = Field(alias="HUMWATCH_IOT_DATA_ENDPOINT", min_length=1)
     max_uploads_per_hour: int = Field(
         default_uploads_per_hour(300), alias="HUMWATCH_MAX_UPLOADS_PER_HOUR", ge=1, le=1_000_000
@@ -116,16 +158,6 @@ class PresignSettings(BaseSettings):
     )
     max_clip_age_days: int = Field(30, alias="HUMWATCH_MAX_CLIP_AGE_DAYS", ge=1, le=3650)
 
-    @field_validator("bucket")
-    @classmethod
-    def _bucket_name(cls, value: str) -> str:
-        return _check_bucket(value)
-
-    @field_validator("table")
-    @classmethod
-    def _table_name(cls, value: str) -> str:
-        return _check_table(value)
-
     @field_validator("iot_data_endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
@@ -133,39 +165,34 @@ class PresignSettings(BaseSettings):
         return value if value.startswith(("https://", "http://")) else f"https://{value}"
 
 
-class ProcessSettings(_TableSettings):
-    """process_clip: scores clips, writes history, alerts."""
+class ProcessSettings(_TableSettings, _AlertPolicySettings, _BaselineSettings):
+    """process_clip: scores clips, writes history, alerts; collects a learning device's baseline."""
 
     max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
-    alert_k: int = Field(_DEFAULT_POLICY.k, alias="HUMWATCH_ALERT_K", ge=1, le=100)
-    alert_n: int = Field(_DEFAULT_POLICY.n, alias="HUMWATCH_ALERT_N", ge=1, le=100)
-    # Evidence (CUSUM) alert threshold in log(score / threshold) units; 0 turns that rule off.
-    alert_evidence: float = Field(
-        _DEFAULT_POLICY.evidence_threshold, alias="HUMWATCH_ALERT_EVIDENCE", ge=0, le=100
-    )
-    alert_cooldown_min: float = Field(60.0, alias="HUMWATCH_ALERT_COOLDOWN_MIN", ge=0)
-    critical_ratio: float = Field(2.0, alias="HUMWATCH_CRITICAL_RATIO", gt=1.0)
-    history_ttl_days: int = Field(365, alias="HUMWATCH_HISTORY_TTL_DAYS", ge=0)  # 0 = keep forever
+    history_ttl_days: int = Field(90, alias="HUMWATCH_HISTORY_TTL_DAYS", ge=0)  # 0 = keep forever
     # Scorers are re-checked against the registry this often (seconds), not on every clip.
     model_refresh_s: float = Field(60.0, alias="HUMWATCH_MODEL_REFRESH_S", ge=0)
+    # Where a completed baseline asks for training. Unset: learning devices keep learning, and
+    # each clip logs a warning that says so.
+    train_queue_url: str | None = Field(None, alias="HUMWATCH_TRAIN_QUEUE_URL", min_length=1)
 
-    @model_validator(mode="after")
-    def _k_within_n(self) -> ProcessSettings:
-        if self.alert_k > self.alert_n:
-            raise ValueError(
-                f"HUMWATCH_ALERT_K ({self.alert_k}) must not exceed HUMWATCH_ALERT_N ({self.alert_n})"
-            )
-        return self
 
-    @property
-    def alert_policy(self) -> AlertPolicy:
-        return AlertPolicy(
-            k=self.alert_k,
-            n=self.alert_n,
-            cooldown=timedelta(minutes=self.alert_cooldown_min),
-            critical_ratio=self.critical_ratio,
-            evidence_threshold=self.alert_evidence,
-        )
+class TrainSettings(_StorageSettings, _AlertPolicySettings, _BaselineSettings):
+    """train_model: trains a device's candidate model, gates it and promotes it when allowed."""
+
+    max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
+    # Promote a passing retrain candidate without an operator (a first model always is).
+    auto_promote: bool = Field(False, alias="HUMWATCH_AUTO_PROMOTE")
+    # Days of the device's history the gate replays through the alert policy.
+    replay_days: int = Field(14, alias="HUMWATCH_REPLAY_DAYS", ge=1, le=90)
+    # Fewer usable clips than this is an error recorded on the device, not a model.
+    min_train_clips: int = Field(20, alias="HUMWATCH_MIN_TRAIN_CLIPS", ge=5, le=100_000)
+    # How long a run holds its request before a retry may take it over: past the function's
+    # timeout the run is dead. Shorter than the queue's visibility timeout, so the retry finds it free.
+    run_lease_s: int = Field(
+        c.PIPELINE.train_model_timeout_s + 60, alias="HUMWATCH_TRAIN_LEASE_S", ge=10, le=43_200
+    )
+    clip_interval_s: int = Field(300, alias="HUMWATCH_CLIP_INTERVAL_S", ge=1, le=86_400)
 
 
 class DriftSettings(_TableSettings):

@@ -36,6 +36,30 @@ def telemetry_topic(thing: str) -> str:
 UPLOAD_REQUEST_FILTER = f"{TOPIC_ROOT}/+/upload/request"
 TELEMETRY_FILTER = f"{TOPIC_ROOT}/+/telemetry"
 
+# Devices send upload requests and heartbeats with AWS IoT Basic Ingest: a publish to
+# `$aws/rules/<rule>/<topic>` goes to that one rule, skipping the message broker, and IoT Core bills
+# no messaging for it (only the rule and its action). The rule still sees `<topic>`: its FROM and
+# `topic(2)` (the thing) are those of the plain topic. Devices address the rules by name, so the
+# names are fixed; IoT rule names, like the device policy's, are unique per account and region,
+# hence one humwatch stack per account and region (docs/deploy.md).
+BASIC_INGEST_PREFIX = "$aws/rules/"
+UPLOAD_REQUEST_RULE = "humwatch_upload_request"
+TELEMETRY_RULE = "humwatch_telemetry"
+
+
+def basic_ingest_topic(rule: str, topic: str) -> str:
+    return f"{BASIC_INGEST_PREFIX}{rule}/{topic}"
+
+
+def upload_request_ingest_topic(thing: str) -> str:
+    """Where a device publishes its upload request: Basic Ingest to the upload-request rule."""
+    return basic_ingest_topic(UPLOAD_REQUEST_RULE, upload_request_topic(thing))
+
+
+def telemetry_ingest_topic(thing: str) -> str:
+    """Where a device publishes its heartbeat: Basic Ingest to the telemetry rule."""
+    return basic_ingest_topic(TELEMETRY_RULE, telemetry_topic(thing))
+
 
 def is_valid_thing_name(thing: str) -> bool:
     return bool(_THING_RE.match(thing))
@@ -55,7 +79,7 @@ AUDIO_SUFFIXES: tuple[str, ...] = (".flac", ".wav")
 
 
 class UploadRequest(BaseModel):
-    """Device -> cloud on `humwatch/{thing}/upload/request`."""
+    """Device -> cloud on `humwatch/{thing}/upload/request` (through Basic Ingest)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -109,7 +133,8 @@ class UploadError(BaseModel):
 
 
 class Telemetry(BaseModel):
-    """Device -> cloud heartbeat on `humwatch/{thing}/telemetry` (every 5 minutes by default)."""
+    """Device -> cloud heartbeat on `humwatch/{thing}/telemetry` (through Basic Ingest; every 5
+    minutes by default)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -121,6 +146,27 @@ class Telemetry(BaseModel):
     disk_free_bytes: int
     last_upload_at: str | None = None
     last_error: str | None = None
+
+
+class TrainReason(StrEnum):
+    BASELINE = "baseline"  # the device's baseline completed (process_clip)
+    RETRAIN = "retrain"  # an operator asked (`humwatch model retrain`)
+
+
+class TrainRequest(BaseModel):
+    """process_clip / the CLI -> train_model, one SQS message per request.
+
+    `request_id` makes a request idempotent: a retried or duplicated message trains once. `until`
+    fixes the window, so a retry after a killed run trains on the same clips."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thing: str = Field(pattern=rf"^{THING_NAME_PATTERN}$")
+    request_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    reason: TrainReason
+    since: datetime
+    until: datetime
+    requested_at: datetime
 
 
 # --- S3 keys -----------------------------------------------------------------------------------
@@ -178,6 +224,18 @@ def model_prefix(model_id: str, version: str) -> str:
     return f"{MODELS_PREFIX}{model_id}/{version}/"
 
 
+def device_model_id(thing: str) -> str:
+    """The model a device learns for itself is published under the device's own name."""
+    return thing
+
+
+GATE_REPORT_FILE = "gate-report.json"
+
+
+def gate_report_key(model_id: str, version: str) -> str:
+    return model_prefix(model_id, version) + GATE_REPORT_FILE
+
+
 def drift_report_key(day: str, thing: str) -> str:
     return f"{DRIFT_REPORTS_PREFIX}{day}/{thing}.json"
 
@@ -229,6 +287,18 @@ def registry_model_sk(model_id: str) -> str:
     return f"model#{model_id}"
 
 
+CANDIDATE_SK_PREFIX = "candidate#"
+
+
+def candidate_sk(thing: str, version: str) -> str:
+    return f"{CANDIDATE_SK_PREFIX}{thing}#{version}"
+
+
+def training_run_sk(request_id: str) -> str:
+    """Under pk `device#{thing}`: the claim that makes one training request run once."""
+    return f"train#{request_id}"
+
+
 # --- Resource names shared by the CDK stack and the local stack ---------------------------------
 class ResourceNames(BaseModel):
     """Physical names used by the local stack; CDK lets CloudFormation name things and passes the
@@ -240,6 +310,8 @@ class ResourceNames(BaseModel):
     clip_dlq: str = "humwatch-clip-events-dlq"
     alert_topic: str = "humwatch-alerts"
     ops_topic: str = "humwatch-ops"
+    train_queue: str = "humwatch-train-requests"
+    train_dlq: str = "humwatch-train-requests-dlq"
     iot_policy: str = "humwatch-device-policy"
 
 
@@ -256,6 +328,7 @@ class StackOutput(StrEnum):
     IOT_ENDPOINT_COMMAND = "IotEndpointCommand"
     PROVISION_DEVICE_COMMAND = "ProvisionDeviceCommand"
     DASHBOARD = "DashboardName"
+    TRAIN_QUEUE_URL = "TrainQueueUrl"
 
 
 # Environment variables read by humwatch.config (Lambda and local stack alike).
@@ -263,6 +336,7 @@ ENV_BUCKET = "HUMWATCH_BUCKET"
 ENV_TABLE = "HUMWATCH_TABLE"
 ENV_ALERT_TOPIC_ARN = "HUMWATCH_ALERT_TOPIC_ARN"
 ENV_IOT_DATA_ENDPOINT = "HUMWATCH_IOT_DATA_ENDPOINT"
+ENV_TRAIN_QUEUE_URL = "HUMWATCH_TRAIN_QUEUE_URL"
 
 
 class PipelineSettings(BaseModel):
@@ -281,6 +355,11 @@ class PipelineSettings(BaseModel):
     drift_check_timeout_s: int = 900
     url_expiry_s: int = 600
     max_clip_bytes: int = 5_000_000
+    # train_model: one request per invocation (a training run is minutes of one device's clips);
+    # 15 minutes covers training on 288 clips plus a 14-day replay (benchmarks/train_model.py).
+    train_model_timeout_s: int = 900
+    train_queue_visibility_timeout_s: int = 5400  # 6x the timeout, as for the clip queue
+    train_max_receive_count: int = 3
 
 
 PIPELINE = PipelineSettings()

@@ -3,9 +3,10 @@
 1. train a model of the default detector (spectral-gauss) on synthetic normal fan sound (cached
    under demo-output/cache);
 2. start the local stack (moto + mosquitto with mTLS) and publish the model as the default;
-3. provision three devices with the operator's provisioning code and run the real edge uploader
+3. provision four devices with the operator's provisioning code and run the real edge uploader
    for each, at a 2 s interval: fan-01 stays normal, fan-02 develops a bearing fault midway,
-   fan-03 stops sending;
+   fan-03 stops sending, fan-04 has no model: it learns its baseline (accelerated), is trained
+   by the real train_model handler, promoted, and then monitors;
 4. show clips, scores and alerts as they happen;
 5. end with the history, the alerts, the drift/silence report and where to look next.
 
@@ -46,6 +47,12 @@ class DeviceScript:
     story: str
     fault_from: int | None = None  # clip index where the fault starts
     stop_after: int | None = None  # the device goes quiet after this many clips
+    learns: bool = False  # provisioned without a model: learns its own normal first
+
+
+# fan-04's baseline, accelerated: 12 clips over 18 s instead of 288 over 24 h (cdk.json).
+BASELINE_CLIPS = 12
+BASELINE_HOURS = 0.005
 
 
 def scripts(n_clips: int) -> list[DeviceScript]:
@@ -55,6 +62,12 @@ def scripts(n_clips: int) -> list[DeviceScript]:
             "fan-02", f"develops a bearing fault from clip {n_clips // 2 + 1}", fault_from=n_clips // 2
         ),
         DeviceScript("fan-03", "loses power after about 6 clips and stops sending", stop_after=6),
+        DeviceScript(
+            "fan-04",
+            f"has no model: learns its normal from its first {BASELINE_CLIPS} clips, is trained in the "
+            "cloud (train_model), promoted, then monitors",
+            learns=True,
+        ),
     ]
 
 
@@ -73,7 +86,9 @@ class LiveView:
     history: HistoryTable
     things: list[str]
     since: datetime
+    learners: list[str] = field(default_factory=list)
     seen: dict[str, set[str]] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)
     alerts: int = 0
 
     def __post_init__(self) -> None:
@@ -91,6 +106,9 @@ class LiveView:
         if record.status == "REJECTED":
             verdict = click.style(f"REJECTED ({record.reason})", fg="yellow")
             score = ""
+        elif record.status == "BASELINE":
+            verdict = click.style("baseline (learning, not scored)", fg="cyan")
+            score = ""
         else:
             ratio = record.ratio or 0.0
             verdict = (
@@ -102,7 +120,23 @@ class LiveView:
             score = f"score {ratio:4.2f}x threshold  {bar:<30}"
         _say(f"  {when}  {record.thing}  clip {record.clip_id[:8]}  {score} {verdict}")
 
+    def state(self, thing: str) -> str | None:
+        with self._lock:
+            return self.states.get(thing)
+
+    def _poll_states(self) -> None:
+        """Print each learning device's lifecycle change (learning -> training -> monitoring)."""
+        for thing in self.learners:
+            info = self.history.devices.get(thing)
+            if info is None or self.state(thing) == info.state.value:
+                continue
+            with self._lock:
+                self.states[thing] = info.state.value
+            detail = f" with its own model {info.model_id}" if info.state.value == "monitoring" else ""
+            _say(click.style(f"  -- {thing} is now {info.state.value}{detail} --", fg="cyan", bold=True))
+
     def poll(self) -> None:
+        self._poll_states()
         fresh: list[ClipRecord] = []
         for thing in self.things:
             for record in self.history.clips.query(thing, since=self.since, newest_first=False):
@@ -222,7 +256,7 @@ def run_demo(workdir: Path, n_clips: int) -> int:
         shutil.rmtree(workdir / stale, ignore_errors=True)
     _say(
         click.style("humwatch demo", bold=True)
-        + ": three simulated fans upload through MQTT (mTLS) to a local stand-in for AWS\n"
+        + ": four simulated fans upload through MQTT (mTLS) to a local stand-in for AWS\n"
         "(moto server + mosquitto); the real Lambda handlers score every clip with ONNX, keep the\n"
         "history in DynamoDB, alert through SNS and check drift. No AWS account is used."
     )
@@ -240,6 +274,9 @@ def run_demo(workdir: Path, n_clips: int) -> int:
             "HUMWATCH_CLIP_INTERVAL_S": str(INTERVAL_S),
             "HUMWATCH_SILENT_AFTER_INTERVALS": str(SILENT_AFTER_INTERVALS),
             "HUMWATCH_MODEL_REFRESH_S": "5",
+            "HUMWATCH_BASELINE_CLIPS": str(BASELINE_CLIPS),
+            "HUMWATCH_BASELINE_HOURS": str(BASELINE_HOURS),
+            "HUMWATCH_MIN_TRAIN_CLIPS": str(BASELINE_CLIPS),
         },
     )
     _heading("2/5 local stack")
@@ -290,7 +327,12 @@ def _run_devices(
     provisioned = {}
     for script in plan:
         device = provision_local_device(
-            stack, script.thing, machine_type="fan", interval_s=INTERVAL_S, duration_s=INTERVAL_S
+            stack,
+            script.thing,
+            machine_type="fan",
+            model_id=None if script.learns else "fan-demo",
+            interval_s=INTERVAL_S,
+            duration_s=INTERVAL_S,
         )
         provisioned[script.thing] = device
         _say(f"  {script.thing}: certificate + {device.config_path.name} in {device.directory}")
@@ -298,7 +340,8 @@ def _run_devices(
 
     _heading("4/5 live: clips, scores, alerts")
     since = datetime.now(UTC) - timedelta(seconds=5)
-    view = LiveView(history, [s.thing for s in plan], since).start()
+    learners = [s.thing for s in plan if s.learns]
+    view = LiveView(history, [s.thing for s in plan], since, learners=learners).start()
     for script in plan:
         devices.append(
             EdgeUploaderProcess(
@@ -325,6 +368,9 @@ def _run_devices(
     )
     if not finished:
         _say("  (not every clip arrived in time; showing what did)")
+    for thing in learners:
+        if not _wait_until(lambda t=thing: view.state(t) == "monitoring", timeout_s=90):  # type: ignore[misc]
+            _say(f"  ({thing} did not finish learning in time: see `humwatch devices --local`)")
     stack.wait_until_drained(timeout_s=30)
     return view
 

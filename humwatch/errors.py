@@ -73,6 +73,18 @@ class DatasetError(HumwatchError):
     code = "dataset"
 
 
+class TrainingDataError(HumwatchError):
+    """A device has too few usable clips to train its model: recorded on the device, not retried."""
+
+    code = "training_data"
+
+
+class GateFailed(HumwatchError):
+    """A candidate model failed its promotion gate; only an explicit --force promotes it."""
+
+    code = "gate_failed"
+
+
 class RequestRejected(HumwatchError):
     """An upload request (or other message from a device) is invalid; answered with the reason."""
 
@@ -120,7 +132,7 @@ def disposition(exc: BaseException) -> Disposition:
     Unknown exceptions are retried: the queue's maxReceiveCount and DLQ bound the retries, so an
     unexpected bug parks the record in the DLQ instead of being silently recorded as bad audio.
     """
-    if isinstance(exc, AudioRejected | RequestRejected | NotFound):
+    if isinstance(exc, AudioRejected | RequestRejected | NotFound | TrainingDataError):
         return Disposition.REJECT
     # A broken model bundle is not the clip's fault: retry, so the clip is scored once the bundle
     # is fixed or lands in the DLQ (and its alarm) instead of being recorded as bad audio.

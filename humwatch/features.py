@@ -164,3 +164,9 @@ def feature_vectors(logmel: np.ndarray, frames: int) -> np.ndarray:
 def clip_vectors(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
     """Waveform -> feature vectors, the whole front end in one call."""
     return feature_vectors(log_mel(samples, params), params.frames)
+
+
+def band_means(samples: np.ndarray, params: FeatureParams | None = None) -> np.ndarray:
+    """Mean log-mel level of each band over a clip (dB): a learning device's baseline clips keep
+    these as their statistics (a model's own graph outputs them for scored clips)."""
+    return log_mel(samples, params or FeatureParams()).mean(axis=1)

@@ -55,6 +55,8 @@ class LocalStackInfo(BaseModel):
     ops_topic_arn: str
     clip_queue_url: str
     clip_dlq_url: str
+    train_queue_url: str
+    train_dlq_url: str
     iot_data_http_endpoint: str
     inbox_dir: str
     devices_dir: str

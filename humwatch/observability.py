@@ -40,6 +40,10 @@ class Metric:
     UPLOADS_REFUSED = "UploadsRefused"
     UPLOAD_QUOTA_EXCEEDED = "UploadQuotaExceeded"  # refused: the device's hourly quota is used up
     UPLOAD_REQUESTS_DROPPED = "UploadRequestsDropped"  # no reply possible (not a valid thing name)
+    BASELINE_CLIPS = "BaselineClips"  # clips kept for a learning device's baseline
+    CANDIDATES_TRAINED = "CandidatesTrained"
+    CANDIDATES_PROMOTED = "CandidatesPromoted"
+    TRAINING_FAILED = "TrainingFailed"  # no candidate: too few usable clips
 
 
 def _tracing_available() -> bool:

@@ -20,6 +20,20 @@ from humwatch.alerts.policy import AlertState
 class ClipStatus(StrEnum):
     SCORED = "SCORED"
     REJECTED = "REJECTED"
+    # Decoded and validated while the device learns its normal: kept with its statistics, never
+    # scored or alerted on (there is no model of the device yet).
+    BASELINE = "BASELINE"
+
+
+class DeviceLifecycle(StrEnum):
+    """Where a device is in learning its own normal (docs/learning.md).
+
+    learning -> training -> monitoring, and back to learning on request (`humwatch device learn`).
+    """
+
+    LEARNING = "learning"
+    TRAINING = "training"
+    MONITORING = "monitoring"
 
 
 Label = Literal["anomaly", "normal"]
@@ -71,6 +85,8 @@ class ClipSample:
     model_id: str | None
     model_version: str | None
     band_means: tuple[float, ...] | None
+    # An operator's label: the drift notice says what a retrain would train on (learning.selection).
+    label: Label | None = None
 
 
 class NoticeTimes(BaseModel):
@@ -122,10 +138,49 @@ class DeviceInfo(BaseModel):
     revoked_at: datetime | None = None
     revoked_certificates: tuple[str, ...] = ()  # certificate ids deactivated then
     revoke_reason: str | None = None
+    # The learning loop. A device registered before it existed (no `state`) is monitoring.
+    state: DeviceLifecycle = DeviceLifecycle.MONITORING
+    learning_since: datetime | None = None  # clips captured from then on form the baseline
+    baseline_hours: float | None = None  # this learning round's span, else HUMWATCH_BASELINE_HOURS
+    training_request_id: str | None = None
+    training_note: str | None = None  # what the last training run left to know or do, in words
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def learning(self) -> bool:
+        """No model scores this device's clips: they build its baseline (learning or training)."""
+        return self.state is not DeviceLifecycle.MONITORING
+
+
+class CandidateStatus(StrEnum):
+    CANDIDATE = "candidate"  # trained and gated; waits for `humwatch model promote`
+    PROMOTED = "promoted"  # scores the device's clips now, or did until a later promotion
+    REJECTED = "rejected"  # failed the gate while commissioning (the device keeps learning)
+    ROLLED_BACK = "rolled-back"  # was promoted, then `humwatch model rollback` left it
+
+
+class ModelCandidate(BaseModel):
+    """A model trained for one device by train_model (pk `registry`, sk `candidate#{thing}#{version}`).
+
+    Written after its bundle and gate report are complete in S3, so a candidate that exists is
+    whole (a run killed halfway leaves objects no one lists)."""
+
+    thing: str
+    model_id: str
+    version: str
+    sha256: str
+    request_id: str
+    reason: str  # "baseline" or "retrain"
+    created_at: datetime
+    status: CandidateStatus = CandidateStatus.CANDIDATE
+    passed: bool
+    summary: str  # one line: what the gate found
+    report_key: str
+    n_clips: int
+    promoted_at: datetime | None = None
 
 
 class ModelPointer(BaseModel):

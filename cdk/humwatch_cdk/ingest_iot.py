@@ -1,4 +1,8 @@
-"""Device ingest through AWS IoT Core: the device policy, the presign function and two topic rules."""
+"""Device ingest through AWS IoT Core: the device policy, the presign function and two topic rules.
+
+Devices reach both rules with Basic Ingest (`$aws/rules/<rule>/<topic>`, humwatch.contracts), so the
+rules carry the fixed names the devices address; their SQL reads the plain topic as before.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ from humwatch.contracts import (
     PK,
     SK,
     TELEMETRY_FILTER,
+    TELEMETRY_RULE,
     TELEMETRY_SK,
+    UPLOAD_REQUEST_RULE,
     UPLOAD_REQUEST_RULE_SQL,
     device_pk,
-    telemetry_topic,
-    upload_request_topic,
+    telemetry_ingest_topic,
+    upload_request_ingest_topic,
     upload_response_topic,
 )
 from humwatch_cdk.function import HumwatchFunction, log_retention
@@ -44,7 +50,8 @@ def iot_arn(resource: str) -> str:
 
 
 def device_policy_document() -> dict[str, Any]:
-    """Each thing may act only as itself: its own client id and its own three topics."""
+    """Each thing may act only as itself: its own client id, its own two Basic Ingest topics (one
+    per rule, nothing else under `$aws/rules/`) and its own response topic."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -56,12 +63,12 @@ def device_policy_document() -> dict[str, Any]:
                 "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
             },
             {
-                "Sid": "PublishOwnRequestsAndTelemetry",
+                "Sid": "PublishOwnRequestsAndTelemetryToTheirRules",
                 "Effect": "Allow",
                 "Action": ["iot:Publish"],
                 "Resource": [
-                    iot_arn(f"topic/{upload_request_topic(THING_VARIABLE)}"),
-                    iot_arn(f"topic/{telemetry_topic(THING_VARIABLE)}"),
+                    iot_arn(f"topic/{upload_request_ingest_topic(THING_VARIABLE)}"),
+                    iot_arn(f"topic/{telemetry_ingest_topic(THING_VARIABLE)}"),
                 ],
             },
             {
@@ -113,6 +120,7 @@ class DeviceIngest(Construct):
         self.upload_rule = iot.CfnTopicRule(
             self,
             "UploadRequestRule",
+            rule_name=UPLOAD_REQUEST_RULE,
             topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
                 description="humwatch: device upload request -> presign_upload",
                 sql=UPLOAD_REQUEST_SQL,
@@ -137,6 +145,7 @@ class DeviceIngest(Construct):
         self.telemetry_rule = iot.CfnTopicRule(
             self,
             "TelemetryRule",
+            rule_name=TELEMETRY_RULE,
             topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
                 description="humwatch: device telemetry -> history table (device#<thing> / telemetry)",
                 sql=TELEMETRY_SQL,

@@ -23,9 +23,9 @@ AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
 class Monitoring(Construct):
-    """Every alarm sends to `ops_topic`: a full DLQ, failing or throttled functions, IoT rule errors,
-    upload quota refusals, and no clip arriving for `no_clips_minutes` (a fleet-wide outage looks
-    like silence)."""
+    """Every alarm sends to `ops_topic`: a full DLQ (clips or training requests), failing or throttled
+    functions, IoT rule errors, upload quota refusals, and no clip arriving for `no_clips_minutes`
+    (a fleet-wide outage looks like silence)."""
 
     def __init__(
         self,
@@ -36,6 +36,7 @@ class Monitoring(Construct):
         functions: Sequence[HumwatchFunction],
         clip_queue: sqs.Queue,
         dead_letter_queue: sqs.Queue,
+        train_dead_letter_queue: sqs.Queue,
         rule_error_log_group: logs.ILogGroup,
         no_clips_minutes: int,
     ) -> None:
@@ -47,6 +48,17 @@ class Monitoring(Construct):
             period=FIVE_MINUTES, statistic="Maximum"
         )
         self._alarm("DeadLetterDepth", dlq_depth, "clip events are in the dead-letter queue", threshold=1)
+        # A request that failed train_max_receive_count times: that device stays without a model
+        # (or on its old one) until an operator looks.
+        train_dlq_depth = train_dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=FIVE_MINUTES, statistic="Maximum"
+        )
+        self._alarm(
+            "TrainDeadLetterDepth",
+            train_dlq_depth,
+            "training requests are in the training dead-letter queue",
+            threshold=1,
+        )
 
         for fn in functions:
             name = fn.node.id
@@ -100,7 +112,10 @@ class Monitoring(Construct):
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=cdk.Duration.hours(24))
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Clips queued", left=[clips_arriving.with_(period=FIVE_MINUTES)]),
-            cloudwatch.GraphWidget(title="Dead-letter queue depth", left=[dlq_depth]),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue depth",
+                left=[dlq_depth.with_(label="clip events"), train_dlq_depth.with_(label="training requests")],
+            ),
             cloudwatch.GraphWidget(title="IoT rule errors", left=[rule_errors]),
             cloudwatch.GraphWidget(title="Upload quota refusals", left=[quota_refusals]),
         )

@@ -58,12 +58,13 @@ def acknowledge_findings(
     presign: HumwatchFunction,
     process_clip: HumwatchFunction,
     drift_check: HumwatchFunction,
+    train_model: HumwatchFunction,
     audit: DeviceDefenderAudit | None = None,
 ) -> None:
     """Acknowledge the findings the stack's design accepts. It takes the constructs it names, not
     the stack class, so this module and `stack.py` do not import each other."""
     ACKNOWLEDGEMENTS.clear()
-    for fn in (presign, process_clip, drift_check):
+    for fn in (presign, process_clip, drift_check, train_model):
         if fn.tracing:  # only traced functions get the X-Ray actions
             _ack(fn.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
         _ack(fn.function, "AwsSolutions-L1", RUNTIME_REASON)
@@ -106,6 +107,19 @@ def acknowledge_findings(
         f"AwsSolutions-IAM5[{reports}]",
         "One drift report per day and device (reports/drift/{day}/{thing}.json), and earlier ones are "
         "read back for the alert cooldown: s3:GetObject/PutObject only, only under reports/drift/.",
+    )
+    _ack(
+        train_model.role,
+        f"AwsSolutions-IAM5[{clips}]",
+        "train_model reads the baseline clips of whichever device asked for a model: s3:GetObject "
+        "only, only under clips/.",
+    )
+    _ack(
+        train_model.role,
+        f"AwsSolutions-IAM5[{models}]",
+        "train_model reads the model it may replace and writes a new version's bundle and gate report "
+        "(models/{id}/{version}/, a key that exists only once trained): s3:GetObject/PutObject only, "
+        "only under models/, never a delete.",
     )
     if audit is not None:
         _ack(

@@ -13,6 +13,11 @@ from humwatch.contracts import FUNCTION_RUNTIME_ENV, PIPELINE
 
 _DEFAULT_POLICY = AlertPolicy()  # the alert defaults live in one place
 
+# Training runs at once, whatever the backlog of requests: the least an SQS event source allows
+# (its MaximumConcurrency is 2 to 1000). Training requests are rare (a baseline completing, an
+# operator's retrain), so two at a time only queues them for minutes.
+TRAIN_MODEL_MAX_CONCURRENCY = 2
+
 # EventBridge cron: six fields inside cron(...); rate(...) is accepted too.
 _SCHEDULE_RE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -35,7 +40,7 @@ class DeploySettings(BaseModel):
     clip_retention_days: int = Field(default=90, ge=1, alias="clipRetentionDays")
     report_retention_days: int = Field(default=365, ge=1, alias="reportRetentionDays")
     access_log_retention_days: int = Field(default=90, ge=1, alias="accessLogRetentionDays")
-    history_ttl_days: int = Field(default=365, ge=0, alias="historyTtlDays")
+    history_ttl_days: int = Field(default=90, ge=0, alias="historyTtlDays")
     alert_k: int = Field(default=_DEFAULT_POLICY.k, ge=1, alias="alertK")
     alert_n: int = Field(default=_DEFAULT_POLICY.n, ge=1, alias="alertN")
     alert_evidence: float = Field(
@@ -48,6 +53,15 @@ class DeploySettings(BaseModel):
     drift_min_clips: int = Field(default=20, ge=2, alias="driftMinClips")
     drift_cooldown_hours: int = Field(default=72, ge=0, alias="driftCooldownHours")
     default_model_id: str = Field(default="fan-demo", min_length=1, alias="defaultModelId")
+    # A device provisioned without a model learns its own normal: its baseline is complete once it
+    # has sent baselineClips clips over at least baselineHours (one day at the default interval, so
+    # day and night are both in it); then train_model trains it a model.
+    baseline_clips: int = Field(default=288, ge=5, le=100_000, alias="baselineClips")
+    baseline_hours: float = Field(default=24.0, gt=0, le=24 * 90, alias="baselineHours")
+    # Promote a retrained candidate that passes the gate without an operator (a first model always is).
+    auto_promote: bool = Field(default=False, alias="autoPromote")
+    # Days of the device's history the gate replays through the alert policy with the candidate.
+    replay_days: int = Field(default=14, ge=1, le=90, alias="replayDays")
     clip_interval_seconds: int = Field(default=300, ge=10, alias="clipIntervalSeconds")
     silent_after_intervals: int = Field(default=3, ge=1, alias="silentAfterIntervals")
     max_clip_bytes: int = Field(default=PIPELINE.max_clip_bytes, ge=1, alias="maxClipBytes")
@@ -69,12 +83,18 @@ class DeploySettings(BaseModel):
     drift_check_reserved_concurrency: int = Field(
         default=1, ge=0, le=1000, alias="driftCheckReservedConcurrency"
     )
+    # At least TRAIN_MODEL_MAX_CONCURRENCY, as for process_clip.
+    train_model_reserved_concurrency: int = Field(
+        default=TRAIN_MODEL_MAX_CONCURRENCY, ge=0, le=1000, alias="trainModelReservedConcurrency"
+    )
     # Upload URLs per device per clock hour; 0: 3x the clips an hour of clipIntervalSeconds.
     max_uploads_per_hour: int = Field(default=0, ge=0, le=1_000_000, alias="maxUploadsPerHour")
     # Defaults chosen from measurements (benchmarks/lambda_functions.py; why: docs/deploy.md).
     presign_memory_mb: int = Field(default=512, ge=128, le=10240, alias="presignMemoryMb")
     process_clip_memory_mb: int = Field(default=512, ge=128, le=10240, alias="processClipMemoryMb")
     drift_check_memory_mb: int = Field(default=1769, ge=128, le=10240, alias="driftCheckMemoryMb")
+    # 1769 MB is one full vCPU: training is CPU-bound numpy work on one device's clips.
+    train_model_memory_mb: int = Field(default=1769, ge=128, le=10240, alias="trainModelMemoryMb")
     log_retention_days: int = Field(default=30, ge=1, alias="logRetentionDays")
     iot_data_endpoint: str = Field(default="", alias="iotDataEndpoint")
     # X-Ray active tracing of the functions. Off by default: Lambda samples 1 request a second + 5%
@@ -138,6 +158,16 @@ class DeploySettings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _training_reservation_covers_its_event_source(self) -> DeploySettings:
+        reserved = self.train_model_reserved_concurrency
+        if 0 < reserved < TRAIN_MODEL_MAX_CONCURRENCY:
+            raise ValueError(
+                f"trainModelReservedConcurrency ({reserved}) must be 0 or at least "
+                f"{TRAIN_MODEL_MAX_CONCURRENCY} (the training queue's event source runs that many at once)"
+            )
+        return self
+
     @classmethod
     def from_context(cls, get: Any) -> DeploySettings:
         """`get` is `node.try_get_context`; unknown knobs in cdk.json are ignored (CDK adds its own)."""
@@ -185,17 +215,43 @@ class DeploySettings(BaseModel):
             "HUMWATCH_SILENT_AFTER_INTERVALS": str(self.silent_after_intervals),
         }
 
-    def process_environment(self) -> dict[str, str]:
+    def _alert_policy_environment(self) -> dict[str, str]:
+        """process_clip alerts with this policy; train_model replays a candidate through it."""
         return {
-            **self._table_environment(),
-            "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
             "HUMWATCH_ALERT_K": str(self.alert_k),
             "HUMWATCH_ALERT_N": str(self.alert_n),
             "HUMWATCH_ALERT_EVIDENCE": str(self.alert_evidence),
             "HUMWATCH_ALERT_COOLDOWN_MIN": str(self.alert_cooldown_minutes),
             "HUMWATCH_CRITICAL_RATIO": str(self.critical_ratio),
+        }
+
+    def _baseline_environment(self) -> dict[str, str]:
+        """process_clip decides when a baseline is complete; train_model trains on the same span."""
+        return {
+            "HUMWATCH_BASELINE_CLIPS": str(self.baseline_clips),
+            "HUMWATCH_BASELINE_HOURS": str(self.baseline_hours),
+        }
+
+    def process_environment(self) -> dict[str, str]:
+        return {
+            **self._table_environment(),
+            **self._alert_policy_environment(),
+            **self._baseline_environment(),
+            "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
             "HUMWATCH_HISTORY_TTL_DAYS": str(self.history_ttl_days),
             "HUMWATCH_MODEL_REFRESH_S": str(self.model_refresh_seconds),
+        }
+
+    def train_environment(self) -> dict[str, str]:
+        return {
+            **self.common_environment(),
+            **self._alert_policy_environment(),
+            **self._baseline_environment(),
+            "HUMWATCH_AUTO_PROMOTE": "true" if self.auto_promote else "false",
+            "HUMWATCH_REPLAY_DAYS": str(self.replay_days),
+            "HUMWATCH_CLIP_INTERVAL_S": str(self.clip_interval_seconds),
+            # The clips it reads back are the ones presign_upload let through.
+            "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
         }
 
     def drift_environment(self) -> dict[str, str]:

@@ -15,6 +15,7 @@ from humwatch.contracts import (
     ENV_BUCKET,
     ENV_IOT_DATA_ENDPOINT,
     ENV_TABLE,
+    ENV_TRAIN_QUEUE_URL,
     MODELS_PREFIX,
     PIPELINE,
     ResourceNames,
@@ -31,8 +32,9 @@ from humwatch_cdk.layers import RuntimeLayers
 from humwatch_cdk.monitoring import Monitoring
 from humwatch_cdk.nag import acknowledge_findings
 from humwatch_cdk.processing import ClipProcessing
-from humwatch_cdk.settings import DeploySettings
+from humwatch_cdk.settings import TRAIN_MODEL_MAX_CONCURRENCY, DeploySettings
 from humwatch_cdk.storage import ClipStorage
+from humwatch_cdk.training import ModelTraining
 
 # Each function's memory is a cdk.json knob whose default comes from measurements
 # (benchmarks/lambda_functions.py: peak RSS, CPU and AWS calls per invocation); the reasons are in
@@ -113,7 +115,21 @@ class HumwatchStack(cdk.Stack):
             timeout_s=PIPELINE.drift_check_timeout_s,
             reserved_concurrency=settings.drift_check_reserved_concurrency,
         )
-        self.functions = (self.presign, self.process_clip, self.drift_check)
+        self.train_model = self._function(
+            "TrainModel",
+            name="train_model",
+            description="humwatch: trains, gates and registers a device's own model on request",
+            # No alert topic: it trains and records, it never notifies.
+            environment={
+                ENV_BUCKET: bucket.bucket_name,
+                ENV_TABLE: table.table_name,
+                **settings.train_environment(),
+            },
+            memory_mb=settings.train_model_memory_mb,
+            timeout_s=PIPELINE.train_model_timeout_s,
+            reserved_concurrency=settings.train_model_reserved_concurrency,
+        )
+        self.functions = (self.presign, self.process_clip, self.drift_check, self.train_model)
 
         self.ingest = DeviceIngest(
             self,
@@ -149,6 +165,16 @@ class HumwatchStack(cdk.Stack):
             pipeline=PIPELINE,
             max_concurrency=settings.process_clip_max_concurrency,
         )
+        self.training = ModelTraining(
+            self,
+            "Training",
+            key=self.alerts.key,
+            train_model=self.train_model,
+            pipeline=PIPELINE,
+            max_concurrency=TRAIN_MODEL_MAX_CONCURRENCY,
+        )
+        # Where a completed baseline asks for training (process_clip is created before this queue).
+        self.process_clip.function.add_environment(ENV_TRAIN_QUEUE_URL, self.training.queue.queue_url)
         self.drift = DriftSchedule(
             self,
             "Drift",
@@ -163,6 +189,7 @@ class HumwatchStack(cdk.Stack):
             functions=self.functions,
             clip_queue=self.processing.queue,
             dead_letter_queue=self.processing.dlq,
+            train_dead_letter_queue=self.training.dlq,
             rule_error_log_group=self.ingest.error_log_group,
             no_clips_minutes=settings.no_clips_alarm_minutes,
         )
@@ -174,6 +201,7 @@ class HumwatchStack(cdk.Stack):
             presign=self.presign,
             process_clip=self.process_clip,
             drift_check=self.drift_check,
+            train_model=self.train_model,
             audit=self.audit,
         )
         self._outputs()
@@ -221,6 +249,9 @@ class HumwatchStack(cdk.Stack):
         allow(self.process_clip, TABLE_ACTIONS, table_arns)
         allow(self.process_clip, ["sns:Publish"], [self.alerts.alert_topic.topic_arn])
         allow(self.process_clip, ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn])
+        # ... and asks for a model when a learning device's baseline completes (the key grant above
+        # also covers the encrypted train queue).
+        allow(self.process_clip, ["sqs:SendMessage"], [self.training.queue.queue_arn])
 
         # drift_check: read history and models, read earlier reports (cooldown), write reports, notify
         # (the ops topic is also where a run that failed for good is sent, its failure destination).
@@ -236,6 +267,17 @@ class HumwatchStack(cdk.Stack):
             [self.alerts.alert_topic.topic_arn, self.alerts.ops_topic.topic_arn],
         )
         allow(self.drift_check, ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn])
+
+        # train_model: read the device's clips and the models it replaces, write the candidate bundle
+        # and its gate report under models/ (never a delete: a candidate is a new version's keys).
+        allow(self.train_model, ["s3:GetObject"], [self.objects(CLIPS_PREFIX), self.objects(MODELS_PREFIX)])
+        allow(self.train_model, ["s3:PutObject"], [self.objects(MODELS_PREFIX)])
+        # ListBucket turns a clip that expired since it was recorded into a 404 instead of a 403.
+        allow(self.train_model, ["s3:ListBucket"], [bucket_arn])
+        # the device's clips (query), its claim on the request, candidates, state and registry pointer
+        allow(self.train_model, TABLE_ACTIONS, table_arns)
+        # Receiving from the KMS-encrypted queue needs kms:Decrypt on its key: the event source's
+        # consume grant (CDK) adds it with the sqs actions, so nothing is granted here twice.
 
     def _outputs(self) -> None:
         # The keys are a contract: `humwatch` (humwatch.ops.settings) reads names by exactly these.
@@ -268,6 +310,10 @@ class HumwatchStack(cdk.Stack):
                 "creates the thing, its certificate and its edge-uploader config",
             ),
             StackOutput.DASHBOARD: (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            StackOutput.TRAIN_QUEUE_URL: (
+                self.training.queue.queue_url,
+                "training requests (`humwatch model retrain` sends them here)",
+            ),
         }
         for output_id, (value, description) in outputs.items():
             cdk.CfnOutput(self, output_id.value, value=value, description=description)

@@ -29,6 +29,21 @@ def telemetry_topic(thing: str) -> str:
     return f"{TOPIC_ROOT}/{thing}/telemetry"
 
 
+# Requests and heartbeats go straight to their IoT rules with Basic Ingest (`$aws/rules/<rule>/`
+# before the topic): IoT Core bills no messaging for them. The rule names are the stack's fixed ones.
+BASIC_INGEST_PREFIX = "$aws/rules/"
+UPLOAD_REQUEST_RULE = "humwatch_upload_request"
+TELEMETRY_RULE = "humwatch_telemetry"
+
+
+def upload_request_ingest_topic(thing: str) -> str:
+    return f"{BASIC_INGEST_PREFIX}{UPLOAD_REQUEST_RULE}/{upload_request_topic(thing)}"
+
+
+def telemetry_ingest_topic(thing: str) -> str:
+    return f"{BASIC_INGEST_PREFIX}{TELEMETRY_RULE}/{telemetry_topic(thing)}"
+
+
 def format_timestamp(ts: datetime) -> str:
     """RFC3339 UTC, whole seconds, with a Z: the form the cloud uses in keys."""
     if ts.tzinfo is None:

@@ -24,8 +24,8 @@ from humwatch_edge.contract import (
     UploadGrant,
     UploadRefusal,
     parse_upload_response,
-    telemetry_topic,
-    upload_request_topic,
+    telemetry_ingest_topic,
+    upload_request_ingest_topic,
     upload_response_topic,
 )
 from humwatch_edge.errors import TransientDeliveryError
@@ -110,7 +110,7 @@ class MqttLink:
         with self._lock:
             self._pending[clip_id] = pending
         try:
-            info = self._client.publish(upload_request_topic(self.thing), payload, qos=1)
+            info = self._client.publish(upload_request_ingest_topic(self.thing), payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise TransientDeliveryError(f"publish failed: {mqtt.error_string(info.rc)}")
             if not pending.event.wait(timeout_s):
@@ -125,7 +125,7 @@ class MqttLink:
     def publish_telemetry(self, payload: bytes) -> bool:
         if not self._ready.is_set():
             return False
-        info = self._client.publish(telemetry_topic(self.thing), payload, qos=1)
+        info = self._client.publish(telemetry_ingest_topic(self.thing), payload, qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # --- paho plumbing ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A small real cloud for the uploader's tests: mosquitto with mTLS, moto S3, the real presign logic.
 
 - `Cloud.broker`: mosquitto (humwatch.local.mqtt_broker) with certificates from humwatch.pki
-  and an ACL that confines each device to `humwatch/{its CN}/#`, like the IoT policy.
+  and the local stack's device ACL (humwatch.local.stack.device_acl): like the IoT policy, a
+  device may publish only with Basic Ingest to the two rules, as itself.
 - `Cloud.s3`: a moto server with the clips bucket.
 - `PresignResponder`: an MQTT client that answers upload requests with the real
   `humwatch.services.presign.handle_upload_request` (signing with the real `ClipStore`, counting
@@ -45,21 +46,18 @@ from humwatch.dal.provisioning import create_table
 from humwatch.dal.table_client import TableClient
 from humwatch.dal.upload_quotas import UploadQuotas
 from humwatch.envvars import temporary_environ
+from humwatch.local.iot_rules import ROUTER_IDENTITY
 from humwatch.local.mqtt_broker import MosquittoBroker
+from humwatch.local.stack import device_acl
 from humwatch.pki import CA, issue_cert, issue_server_cert, make_ca
 from humwatch.services.presign import PresignDeps, handle_upload_request
 
 log = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request otherwise
 THING = "fan-01"
-RESPONDER = "presign-responder"
+# The responder plays the local stack's rules engine, with its identity (what the ACL grants it).
+RESPONDER = ROUTER_IDENTITY
 TESTS_DIR = Path(__file__).resolve().parent
-ACL = f"""\
-user {RESPONDER}
-topic readwrite humwatch/#
-
-pattern readwrite humwatch/%u/#
-"""
 EXPIRED_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
     b"<Message>Request has expired</Message></Error>"
@@ -167,7 +165,8 @@ class MqttPublisher:
 
 
 class PresignResponder:
-    """Answers `humwatch/+/upload/request` with the real presign logic; records what it saw."""
+    """Plays the two IoT rules: answers upload requests with the real presign logic and records
+    heartbeats, both received as the rules receive them (Basic Ingest); records what it saw."""
 
     def __init__(self, cloud: Cloud, cert: Path, key: Path) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (thing, payload) in arrival order
@@ -219,12 +218,18 @@ class PresignResponder:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._ready.clear()
-        client.subscribe([(c.UPLOAD_REQUEST_FILTER, 1), (c.TELEMETRY_FILTER, 1)])
+        client.subscribe(
+            [
+                (c.basic_ingest_topic(c.UPLOAD_REQUEST_RULE, c.UPLOAD_REQUEST_FILTER), 1),
+                (c.basic_ingest_topic(c.TELEMETRY_RULE, c.TELEMETRY_FILTER), 1),
+            ]
+        )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        thing = c.thing_from_topic(message.topic)
+        rule, _, topic = message.topic.removeprefix(c.BASIC_INGEST_PREFIX).partition("/")
+        thing = c.thing_from_topic(topic)
         payload = json.loads(message.payload)
-        if message.topic.endswith("/telemetry"):
+        if rule == c.TELEMETRY_RULE:
             self.telemetry.append(payload)
             return
         self.requests.append((thing, payload))
@@ -259,7 +264,7 @@ class Cloud:
         self.ca: CA = make_ca(root / "pki" / "ca")
         server_cert, server_key = issue_server_cert(self.ca, root / "pki" / "server")
         self.broker = MosquittoBroker(
-            root / "broker", ca=self.ca, server_cert=server_cert, server_key=server_key, acl=ACL
+            root / "broker", ca=self.ca, server_cert=server_cert, server_key=server_key, acl=device_acl()
         )
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.s3_client: Any = None

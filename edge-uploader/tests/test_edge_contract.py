@@ -22,6 +22,9 @@ def test_given_thing_when_building_topics_then_same_as_cloud(thing: str) -> None
     assert edge.upload_request_topic(thing) == c.upload_request_topic(thing)
     assert edge.upload_response_topic(thing) == c.upload_response_topic(thing)
     assert edge.telemetry_topic(thing) == c.telemetry_topic(thing)
+    # what the uploader publishes on: Basic Ingest to the rules the stack names
+    assert edge.upload_request_ingest_topic(thing) == c.upload_request_ingest_topic(thing)
+    assert edge.telemetry_ingest_topic(thing) == c.telemetry_ingest_topic(thing)
     assert bool(edge.THING_NAME_RE.match(thing)) == c.is_valid_thing_name(thing)
 
 

@@ -31,6 +31,7 @@ replayed from the history table. The rule:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -221,3 +222,15 @@ def evaluate(
         evidence=round(evidence, 3),
     )
     return replace(new_state, last_alert_at=clock, last_severity=severity), decision
+
+
+def replay(policy: AlertPolicy, flags: Iterable[ClipFlag], state: AlertState | None = None) -> list[datetime]:
+    """Capture times of the clips whose arrival made the policy send an alert, feeding `flags` in
+    order (the simulation's streams; a candidate model's replay of a device's history)."""
+    state = state or AlertState()
+    sent = []
+    for flag in flags:
+        state, decision = evaluate(policy, state, flag)
+        if decision is not None:
+            sent.append(flag.captured_at)
+    return sent

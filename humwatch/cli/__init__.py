@@ -21,7 +21,7 @@ __all__ = ["cli", "main"]
 def _register() -> None:
     # Imported here so `humwatch --help` lists every command; each module only imports its
     # heavy dependencies (onnx, matplotlib, boto3) inside the command bodies.
-    from humwatch.cli import cost, data, local, model, ops, research  # noqa: F401
+    from humwatch.cli import cost, data, learning, local, model, ops, research  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,7 @@ from humwatch.cli.group import cli
 @click.option(
     "--history-days",
     type=click.IntRange(min=1),
-    default=365,
+    default=90,
     show_default=True,
     help="Days history items are kept in DynamoDB (historyTtlDays).",
 )

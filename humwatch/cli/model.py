@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,11 @@ _DATA_HELP = (
     "DATA is a folder (labels from `normal`/`anomaly`/`abnormal` in file or folder names, "
     "as in the DCASE and MIMII layouts) or a manifest CSV with `path,label` columns."
 )
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The type-only options the user set (an unset one keeps the detector's default)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _channel(value: str) -> int | str:
@@ -100,7 +106,7 @@ def train_command(
     from humwatch.datasets import count_labels, load_labelled_clips
     from humwatch.detectors import get_detector, train_bundle
 
-    type_only = {"epochs": epochs, "holdout_fraction": holdout}
+    type_only: dict[str, Any] = {"epochs": epochs, "holdout_fraction": holdout}
     clips = load_labelled_clips(data)
     counts = count_labels(clips)
     click.echo(
@@ -117,7 +123,7 @@ def train_command(
         model_id=model_id,
         channel=_channel(channel),
         progress=True,
-        **{name: value for name, value in type_only.items() if value is not None},
+        **_given(type_only),
     )
     m = bundle.manifest
     t = m.threshold

@@ -301,7 +301,11 @@ def ack_cmd(*, stack: StackContext, device: str) -> None:
     help="Directory for the certificate, key, CA and config.toml.",
 )
 @click.option(
-    "--model", "model_id", metavar="ID", help="Score this device with model ID (default model if unset)."
+    "--model",
+    "model_id",
+    metavar="ID",
+    help="Score this device with model ID. Without it the device learns its own normal: its first "
+    "baselineClips clips over baselineHours train a model of its own (docs/learning.md).",
 )
 @click.option(
     "--machine-type", default="machine", show_default=True, help="Shown in alerts (e.g. fan, pump)."
@@ -376,7 +380,7 @@ def provision_device_cmd(
     )
 
     def register(name: str, model: str | None, kind: str) -> None:
-        table.devices.put(name, model_id=model, machine_type=kind)
+        table.devices.register_provisioned(name, model_id=model, machine_type=kind)
 
     result = provision_device(request, IotAdmin(stack.client("iot", settings)), register_device=register)
     click.echo(f"provisioned {result.thing}: {result.certificate_arn}")
@@ -384,7 +388,9 @@ def provision_device_cmd(
     click.echo(f"  config    {result.config_path}")
     click.echo(f"  cert/key  {result.cert_path}, {result.key_path} (keep the key secret)")
     click.echo(f"  CA        {result.ca_path or '(missing, see below)'}")
-    click.echo(f"  model     {result.model_id or '(default model)'}")
+    click.echo(
+        f"  model     {result.model_id or '(none yet: learning its own normal, see `humwatch devices`)'}"
+    )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
 

@@ -116,6 +116,8 @@ Examples:
   humwatch simulate-alerts --machines 1 --days 7 --quick --out /tmp/sim
   humwatch simulate-alerts --policy 3/5 --policy 4/6 --fpr 0.01 --fpr 0.02 --out /tmp/sim
   humwatch simulate-alerts --policy 5/8 --evidence 0 --evidence 2 --evidence 3 --out /tmp/sim
+  humwatch simulate-alerts --training both --machines 3 --days 30 \
+      --out benchmarks/results/alerts-commissioning   # first-day vs envelope side by side
 """,
 )
 @click.option(
@@ -148,7 +150,16 @@ Examples:
 @click.option(
     "--train-clips",
     type=click.IntRange(3, 5000),
-    help="Normal clips each machine's model is trained on [default: 200; --quick: 10].",
+    help="Normal clips each machine's model is trained on in envelope mode [default: 200; --quick: 10].",
+)
+@click.option(
+    "--training",
+    type=click.Choice(["envelope", "first-day", "both"]),
+    default="envelope",
+    show_default=True,
+    help="envelope: train on clips drawn across the whole drift envelope (offline, idealised); "
+    "first-day: on the machine's own first day, 288 clips, then replay from day 2 (commissioning); "
+    "both: run both on the same machines and print them side by side.",
 )
 @click.option(
     "--fpr",
@@ -172,6 +183,7 @@ def simulate_alerts_command(
     fprs: tuple[float, ...],
     seed: int,
     quick: bool,
+    training: str,
 ) -> None:
     """Replay weeks of 5-minute clips per machine through the real alert policy.
 
@@ -179,10 +191,17 @@ def simulate_alerts_command(
     speed, fault streams start a fault (a step to --severity, and a ramp from 0 to 1 over 12 h).
     Every clip flag goes through humwatch.alerts.policy.evaluate, as in the Lambda. Reports false
     alerts per machine-month and minutes from fault onset to the first alert for each (k/n,
-    evidence threshold, FPR).
+    evidence threshold, FPR). --training first-day trains each model on its machine's own first
+    day (as a device that learns its normal does) instead of across the whole drift envelope;
+    --training both runs both and prints them side by side.
     See docs/detectors.md for what is approximated (pooled normal scores per drift cell).
     """
-    from humwatch.research.simulation import SimulationPlan, run_simulation
+    from humwatch.research.simulation import (
+        SimulationPlan,
+        TrainingMode,
+        run_simulation,
+        run_training_comparison,
+    )
 
     plan = SimulationPlan.quick() if quick else SimulationPlan()
     grid_policies: list[tuple[int, int]] = []
@@ -195,6 +214,11 @@ def simulate_alerts_command(
         if not 1 <= k <= n <= 100:
             raise click.BadParameter(f"{text!r} needs 1 <= k <= n <= 100", param_hint="--policy")
         grid_policies.append((k, n))
+    if training == TrainingMode.FIRST_DAY and train_clips is not None:
+        raise click.BadParameter(
+            "first-day training uses the first day's 288 clips; --train-clips is for envelope",
+            param_hint="--train-clips",
+        )
     for f in fprs:
         if not 0.0 < f < 0.5:
             raise click.BadParameter(f"{f} must be within (0, 0.5)", param_hint="--fpr")
@@ -213,6 +237,10 @@ def simulate_alerts_command(
         evidences=tuple(evidences) or plan.evidences,
         seed=seed,
     )
-    results = run_simulation(plan, Path(out_dir), progress=_progress_factory(True))
+    if training == "both":
+        results = run_training_comparison(plan, Path(out_dir), progress=_progress_factory(True))
+    else:
+        plan = plan.with_grid(training=TrainingMode(training))
+        results = run_simulation(plan, Path(out_dir), progress=_progress_factory(True))
     click.echo((Path(out_dir) / "alerts.md").read_text())
     click.echo(f"wrote {Path(out_dir) / 'alerts.md'} and alerts.json ({results['seconds']:.0f} s)")

@@ -98,6 +98,7 @@ def clip_sample(item: Mapping[str, Any]) -> ClipSample:
         model_id=item.get("model_id"),
         model_version=item.get("model_version"),
         band_means=tuple(float(v) for v in band_means) if band_means else None,
+        label=item.get("label"),
     )
 
 
@@ -137,6 +138,7 @@ class ClipResults:
         newest_first: bool = True,
         *,
         anomalies_only: bool = False,
+        labelled_only: bool = False,
         page_size: int | None = None,
     ) -> Iterator[ClipRecord]:
         """Clip results of one device with since <= captured_at <= until (both optional)."""
@@ -154,6 +156,8 @@ class ClipResults:
         if anomalies_only:
             request["FilterExpression"] = "is_anomaly = :true"
             request["ExpressionAttributeValues"][":true"] = {"BOOL": True}
+        elif labelled_only:
+            request["FilterExpression"] = "attribute_exists(label)"
         for item in self._table.query(limit=limit, page_size=page_size, **request):
             yield clip_record(item)
 
@@ -163,8 +167,10 @@ class ClipResults:
         on whole items either way; the projection saves transfer and parsing)."""
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ProjectionExpression": "sk, #status, score, is_anomaly, model_id, model_version, band_means",
-            "ExpressionAttributeNames": {"#status": "status"},
+            "ProjectionExpression": (
+                "sk, #status, score, is_anomaly, model_id, model_version, band_means, #label"
+            ),
+            "ExpressionAttributeNames": {"#status": "status", "#label": "label"},
             "ExpressionAttributeValues": {
                 ":pk": {"S": c.device_pk(thing)},
                 ":low": {"S": _CLIP_SK_PREFIX + c.format_timestamp(since)},

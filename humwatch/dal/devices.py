@@ -1,6 +1,7 @@
 """Devices in the history table: the registry entry of each device and its last heartbeat.
 
-Items: pk `registry`, sk `device#{thing}` (model id, machine type, created_at, and revoked_at,
+Items: pk `registry`, sk `device#{thing}` (model id, machine type, created_at; its lifecycle
+state, learning_since, training_request_id and training_note (docs/learning.md); and revoked_at,
 revoked_certificates, revoke_reason once `humwatch device revoke` cut the device off); pk
 `device#{thing}`, sk `telemetry` (the heartbeat as sent, received_at), the same item the IoT
 rule's DynamoDBv2 action writes in AWS (docs/architecture.md, "History table").
@@ -9,15 +10,17 @@ rule's DynamoDBv2 action writes in AWS (docs/architecture.md, "History table").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from humwatch import contracts as c
 from humwatch.dal.dynamo_items import now_seconds, timestamp_or_none
 from humwatch.dal.table_client import TableClient
-from humwatch.records import DeviceInfo, TelemetryRecord
+from humwatch.errors import NotFound
+from humwatch.records import DeviceInfo, DeviceLifecycle, TelemetryRecord
 
 _DEVICE_SK_PREFIX = "device#"
+PROVISIONED_BASELINE_LOOKBACK = timedelta(days=30)
 
 
 class DeviceRegistry:
@@ -41,17 +44,27 @@ class DeviceRegistry:
         machine_type: str = "machine",
         description: str | None = None,
         overwrite: bool = True,
+        state: DeviceLifecycle = DeviceLifecycle.MONITORING,
     ) -> DeviceInfo:
         """Register (or update) a device. With overwrite=False an existing entry is kept and
-        returned unchanged (first clip of an unregistered device registers it once)."""
+        returned unchanged (first clip of an unregistered device registers it once).
+
+        `state=LEARNING` (provisioning without a model) starts its baseline now."""
         if not c.is_valid_thing_name(thing):
             raise ValueError(f"invalid thing name {thing!r}")
+        created = now_seconds()
         info = DeviceInfo(
             thing=thing,
             model_id=model_id,
             machine_type=machine_type,
-            created_at=now_seconds(),
+            created_at=created,
             description=description,
+            state=state,
+            # A new device's baseline takes every clip it captured, also those spooled before it
+            # was provisioned (uploads older than that are refused by presign_upload anyway).
+            learning_since=created - PROVISIONED_BASELINE_LOOKBACK
+            if state is DeviceLifecycle.LEARNING
+            else None,
         )
         existing = self.get(thing) if overwrite else None
         if existing is not None:
@@ -67,6 +80,12 @@ class DeviceRegistry:
         current = self.get(thing)
         assert current is not None
         return current
+
+    def register_provisioned(self, thing: str, *, model_id: str | None, machine_type: str) -> DeviceInfo:
+        """A device provisioned with a model is monitored by it; without one it learns its own
+        normal from now on (docs/learning.md)."""
+        state = DeviceLifecycle.MONITORING if model_id else DeviceLifecycle.LEARNING
+        return self.put(thing, model_id=model_id, machine_type=machine_type, state=state)
 
     def mark_revoked(
         self, thing: str, *, at: datetime, certificate_ids: Sequence[str], reason: str | None = None
@@ -102,6 +121,82 @@ class DeviceRegistry:
         if not self._table.put(item, ConditionExpression="attribute_not_exists(pk)"):
             return self.mark_revoked(thing, at=at, certificate_ids=certificate_ids, reason=reason)
         return info
+
+    # --- the learning loop -----------------------------------------------------------------------
+    def start_learning(self, thing: str, *, at: datetime, baseline_hours: float | None = None) -> DeviceInfo:
+        """Learn the device's normal again from `at` on (after a repair, a move, a new machine).
+
+        Its current model keeps its registry entry but no longer scores: clips build the baseline."""
+        values: dict[str, Any] = {
+            ":learning": {"S": DeviceLifecycle.LEARNING.value},
+            ":at": {"S": c.format_timestamp(at)},
+        }
+        assignments = ["#state = :learning", "learning_since = :at"]
+        removals = ["training_request_id", "training_note"]
+        if baseline_hours is not None:
+            values[":hours"] = {"N": repr(float(baseline_hours))}
+            assignments.append("baseline_hours = :hours")
+        else:
+            removals.append("baseline_hours")
+        updated = self._table.update(
+            c.REGISTRY_PK,
+            c.registry_device_sk(thing),
+            UpdateExpression="SET " + ", ".join(assignments) + " REMOVE " + ", ".join(removals),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values,
+        )
+        if updated is None:
+            raise NotFound(f"device {thing} is not registered (provision it first)")
+        return DeviceInfo.model_validate(updated)
+
+    def begin_training(self, thing: str, *, request_id: str, learning_since: datetime) -> bool:
+        """learning -> training for the baseline that started at `learning_since`; False when
+        another clip's run already moved it (or learning restarted since)."""
+        updated = self._table.update(
+            c.REGISTRY_PK,
+            c.registry_device_sk(thing),
+            UpdateExpression="SET #state = :training, training_request_id = :rid",
+            ConditionExpression="#state = :learning AND learning_since = :since",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":training": {"S": DeviceLifecycle.TRAINING.value},
+                ":learning": {"S": DeviceLifecycle.LEARNING.value},
+                ":rid": {"S": request_id},
+                ":since": {"S": c.format_timestamp(learning_since)},
+            },
+        )
+        return updated is not None
+
+    def set_training_note(self, thing: str, note: str | None) -> None:
+        """Keep the device's state; record (or clear) what the last training run left to do."""
+        if note is None:
+            request: dict[str, Any] = {"UpdateExpression": "REMOVE training_note"}
+        else:
+            request = {
+                "UpdateExpression": "SET training_note = :note",
+                "ExpressionAttributeValues": {":note": {"S": note[:1000]}},
+            }
+        self._table.update(
+            c.REGISTRY_PK, c.registry_device_sk(thing), ConditionExpression="attribute_exists(pk)", **request
+        )
+
+    def start_monitoring(self, thing: str, *, model_id: str) -> DeviceInfo:
+        """The device's own model scores it from now on."""
+        updated = self._table.update(
+            c.REGISTRY_PK,
+            c.registry_device_sk(thing),
+            UpdateExpression="SET #state = :monitoring, model_id = :model REMOVE training_note",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":monitoring": {"S": DeviceLifecycle.MONITORING.value},
+                ":model": {"S": model_id},
+            },
+        )
+        if updated is None:
+            raise NotFound(f"device {thing} is not registered")
+        return DeviceInfo.model_validate(updated)
 
 
 class DeviceTelemetry:

@@ -1,9 +1,10 @@
 """The history table, one class per item type over one shared `TableClient`.
 
 Single-table design (docs/architecture.md, "History table"): clip results, alert state, device
-registry and telemetry, upload quotas, model registry, drift notice times. `HistoryTable` only
-composes them, so a caller that needs one item type can take just that class (as `ScorerCache`
-takes the device and model registries, and presign_upload the upload quotas).
+registry and telemetry, upload quotas, model registry and candidates, training-run claims, drift
+notice times. `HistoryTable` only composes them, so a caller that needs one item type can take
+just that class (as `ScorerCache` takes the device and model registries, and presign_upload the
+upload quotas).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from humwatch.dal.alert_states import AlertStates
 from humwatch.dal.clip_results import ClipResults
 from humwatch.dal.devices import DeviceRegistry, DeviceTelemetry
 from humwatch.dal.drift_notices import DriftNotices
+from humwatch.dal.model_candidates import ModelCandidates
 from humwatch.dal.model_registry import ModelRegistry
 from humwatch.dal.table_client import TableClient
+from humwatch.dal.training_runs import TrainingRuns
 from humwatch.dal.upload_quotas import UploadQuotas
 
 
@@ -31,3 +34,5 @@ class HistoryTable:
         self.models = ModelRegistry(self.table)
         self.upload_quotas = UploadQuotas(self.table)
         self.drift_notices = DriftNotices(self.table)
+        self.candidates = ModelCandidates(self.table)
+        self.training_runs = TrainingRuns(self.table)

@@ -23,6 +23,7 @@ _THING = "${iot:Connection.Thing.ThingName}"
 def device_policy_document(region: str, account: str) -> dict[str, Any]:
     arn = f"arn:aws:iot:{region}:{account}"
     root = contracts.TOPIC_ROOT
+    # Devices publish with Basic Ingest only (cdk/humwatch_cdk/ingest_iot.py has the same grants).
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -31,8 +32,8 @@ def device_policy_document(region: str, account: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": "iot:Publish",
                 "Resource": [
-                    f"{arn}:topic/{root}/{_THING}/upload/request",
-                    f"{arn}:topic/{root}/{_THING}/telemetry",
+                    f"{arn}:topic/{contracts.upload_request_ingest_topic(_THING)}",
+                    f"{arn}:topic/{contracts.telemetry_ingest_topic(_THING)}",
                 ],
             },
             {

@@ -9,6 +9,7 @@ either the old complete bundle or the new complete bundle, never half of one.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,9 +83,10 @@ class ModelStore:
             raise
         return str(resp.get("Metadata", {}).get("sha256", "")) or None
 
-    def upload_bundle(self, bundle: ModelBundle, model_id: str) -> str:
+    def upload_bundle(self, bundle: ModelBundle, model_id: str, *, replace: bool = False) -> str:
         """Upload both files (sha256 in metadata); returns the ONNX sha256. Re-uploading the same
-        version with the same bytes is a no-op; with different bytes it is refused."""
+        version with the same bytes is a no-op; with different bytes it is refused, unless
+        `replace` (train_model redoing a run that died before anything referred to its files)."""
         version = bundle.manifest.version
         prefix = c.model_prefix(model_id, version)
         manifest_json = bundle.manifest.model_dump_json(indent=2).encode()
@@ -94,7 +96,7 @@ class ModelStore:
         }
         onnx_sha = sha256_hex(bundle.onnx_bytes)
         existing = self._existing_sha(prefix + ONNX_FILE)
-        if existing is not None and existing != onnx_sha:
+        if existing is not None and existing != onnx_sha and not replace:
             raise AlreadyExists(
                 f"model {model_id} version {version} already exists with different content; "
                 "publish it under a new version"
@@ -111,6 +113,22 @@ class ModelStore:
                     Metadata={"sha256": sha256_hex(data), "model-id": model_id, "version": version},
                 )
         return onnx_sha
+
+    def put_gate_report(self, model_id: str, version: str, report_json: bytes) -> str:
+        """The candidate's promotion-gate report beside its bundle; returns its key."""
+        key = c.gate_report_key(model_id, version)
+        with aws.translate_errors():
+            self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=report_json, ContentType="application/json"
+            )
+        return key
+
+    def get_gate_report(self, model_id: str, version: str) -> dict[str, Any] | None:
+        try:
+            data, _ = self._get(c.gate_report_key(model_id, version))
+        except ModelBundleError:
+            return None
+        return dict(json.loads(data))
 
     def publish(
         self,

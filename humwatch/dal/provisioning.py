@@ -23,6 +23,8 @@ class StackResources:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
+    train_queue_url: str
+    train_dlq_url: str
     alert_topic_arn: str
     ops_topic_arn: str
     region: str
@@ -35,6 +37,7 @@ class StackResources:
             c.ENV_TABLE: self.table,
             c.ENV_ALERT_TOPIC_ARN: self.alert_topic_arn,
             "HUMWATCH_OPS_TOPIC_ARN": self.ops_topic_arn,
+            c.ENV_TRAIN_QUEUE_URL: self.train_queue_url,
             "AWS_REGION": self.region,
         }
         if self.endpoint_url:
@@ -95,22 +98,20 @@ def provision_stack(
         s3.create_bucket(Bucket=names.bucket, CreateBucketConfiguration={"LocationConstraint": region})
     create_table(ddb, names.table)
 
-    dlq_url = sqs.create_queue(QueueName=names.clip_dlq)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = sqs.create_queue(
-        QueueName=names.clip_queue,
-        Attributes={
-            "VisibilityTimeout": str(pipeline.clip_queue_visibility_timeout_s),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(pipeline.clip_max_receive_count)}
-            ),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    queue_url, queue_arn, dlq_url, dlq_arn = _queue_with_dlq(
+        sqs,
+        names.clip_queue,
+        names.clip_dlq,
+        visibility_timeout_s=pipeline.clip_queue_visibility_timeout_s,
+        max_receive_count=pipeline.clip_max_receive_count,
+    )
+    train_queue_url, _, train_dlq_url, _ = _queue_with_dlq(
+        sqs,
+        names.train_queue,
+        names.train_dlq,
+        visibility_timeout_s=pipeline.train_queue_visibility_timeout_s,
+        max_receive_count=pipeline.train_max_receive_count,
+    )
     s3.put_bucket_notification_configuration(
         Bucket=names.bucket,
         NotificationConfiguration={
@@ -133,8 +134,36 @@ def provision_stack(
         queue_arn=queue_arn,
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
+        train_queue_url=train_queue_url,
+        train_dlq_url=train_dlq_url,
         alert_topic_arn=alert_topic_arn,
         ops_topic_arn=ops_topic_arn,
         region=region,
         endpoint_url=endpoint_url,
     )
+
+
+def _queue_with_dlq(
+    sqs: Any, name: str, dlq_name: str, *, visibility_timeout_s: int, max_receive_count: int
+) -> tuple[str, str, str, str]:
+    """A queue that moves a message to its DLQ after `max_receive_count` receives: url, arn of both."""
+
+    def arn(url: str) -> str:
+        return str(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        )
+
+    dlq_url = str(sqs.create_queue(QueueName=dlq_name)["QueueUrl"])
+    dlq_arn = arn(dlq_url)
+    queue_url = str(
+        sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout_s),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+    )
+    return queue_url, arn(queue_url), dlq_url, dlq_arn

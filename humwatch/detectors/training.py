@@ -20,9 +20,16 @@ from humwatch.model.trainset import ClipLike, TrainingSet, new_version
 
 
 def train_bundle(
-    detector_type: str | DetectorType, clips: Sequence[ClipLike], out_dir: str | Path | None, **options: Any
+    detector_type: str | DetectorType,
+    clips: Sequence[ClipLike],
+    out_dir: str | Path | None,
+    version: str | None = None,
+    **options: Any,
 ) -> ModelBundle:
     """Train, calibrate and (when out_dir is given) save a bundle of `detector_type`.
+
+    `version` defaults to the current UTC time; train_model names a candidate after its request,
+    so a retried run writes the same version.
 
     Options are the type's (`humwatch.detectors.<type>` options model); one the type does not
     use raises DetectorOptionsError. Too little usable data raises DatasetError. Deterministic for
@@ -44,7 +51,7 @@ def train_bundle(
     manifest = ModelManifest(
         format_version=FORMAT_VERSION,
         model_id=opts.model_id,
-        version=new_version(),
+        version=version or new_version(),
         model_type=kind.value,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         onnx_sha256=sha256_hex(fitted.onnx_bytes),

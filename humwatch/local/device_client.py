@@ -24,7 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from humwatch.contracts import format_timestamp, upload_request_topic, upload_response_topic
+from humwatch.contracts import format_timestamp, upload_request_ingest_topic, upload_response_topic
 from humwatch.errors import HumwatchError
 
 
@@ -110,7 +110,7 @@ class LocalDeviceClient:
             "sample_rate": 16000,
             "duration_s": 10.0,
         }
-        self._client.publish(upload_request_topic(self.thing), json.dumps(request), qos=1)
+        self._client.publish(upload_request_ingest_topic(self.thing), json.dumps(request), qos=1)
         with self._cond:
             if not self._cond.wait_for(lambda: clip_id in self._responses, timeout=timeout_s):
                 raise DeviceClientError(

@@ -47,7 +47,7 @@ def provision_local_device(
     history = HistoryTable(info.table)
 
     def register(name: str, model: str | None, machine: str) -> None:
-        history.devices.put(name, model_id=model, machine_type=machine)
+        history.devices.register_provisioned(name, model_id=model, machine_type=machine)
 
     request = ProvisionRequest(
         thing=thing,

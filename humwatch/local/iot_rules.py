@@ -1,7 +1,8 @@
 """The local stand-in for IoT Core's rules engine and data-plane publish.
 
 A privileged MQTT client (its own certificate from the local CA) subscribes to the rules' topic
-filters and runs each rule's action the way IoT Core would:
+filters, plain and Basic Ingest (`$aws/rules/<rule>/<topic>`, how devices reach them), and runs
+each rule's action the way IoT Core would:
 
 - `humwatch/+/upload/request` -> the presign Lambda, with the rule's event
   (`contracts.UPLOAD_REQUEST_RULE_SQL`: the contract's fields plus the thing name from the topic);
@@ -26,7 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from humwatch.contracts import thing_from_topic
+from humwatch.contracts import basic_ingest_topic, thing_from_topic
 from humwatch.errors import HumwatchError
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,27 @@ def select_all(topic: str, data: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TopicRule:
-    """`SELECT <select> FROM '<topic_filter>'` -> `action(event)`."""
+    """The IoT rule `name`: `SELECT <select> FROM '<topic_filter>'` -> `action(event)`.
+
+    Like IoT Core, it runs for publishes on its topic filter and for Basic Ingest publishes to
+    `$aws/rules/<name>/<topic>`, and sees `<topic>` in both cases.
+    """
 
     name: str
     topic_filter: str
     action: RuleAction
     select: RuleSelect = select_all
+
+    @property
+    def subscriptions(self) -> tuple[str, str]:
+        # The Basic Ingest filter is named in full: MQTT (and mosquitto) never match a topic that
+        # starts with `$` against a filter that starts with a wildcard.
+        return self.topic_filter, basic_ingest_topic(self.name, self.topic_filter)
+
+    def rule_topic(self, topic: str) -> str | None:
+        """The topic the rule sees for a message published on `topic`; None if not this rule's."""
+        seen = topic.removeprefix(basic_ingest_topic(self.name, ""))
+        return seen if mqtt.topic_matches_sub(self.topic_filter, seen) else None
 
 
 def rule_event(topic: str, payload: bytes, select: RuleSelect = select_all) -> dict[str, Any]:
@@ -114,9 +130,10 @@ class IotRulesEngine:
             return
         self._connected.set()
         for rule in self.rules:
-            result, mid = client.subscribe(rule.topic_filter, qos=1)
-            if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
-                self._pending_subscriptions.add(mid)
+            for topic_filter in rule.subscriptions:
+                result, mid = client.subscribe(topic_filter, qos=1)
+                if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+                    self._pending_subscriptions.add(mid)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         self._pending_subscriptions.discard(mid)
@@ -129,9 +146,10 @@ class IotRulesEngine:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         for rule in self.rules:
-            if mqtt.topic_matches_sub(rule.topic_filter, message.topic):
+            topic = rule.rule_topic(message.topic)
+            if topic is not None:
                 self.stats[rule.name].matched += 1
-                self._pool.submit(self._run_rule, rule, message.topic, bytes(message.payload))
+                self._pool.submit(self._run_rule, rule, topic, bytes(message.payload))
 
     def _run_rule(self, rule: TopicRule, topic: str, payload: bytes) -> None:
         try:
@@ -163,7 +181,7 @@ class IotRulesEngine:
     def stop(self) -> None:
         """Stop taking messages, let running actions finish (they may still publish), disconnect."""
         if self._started:
-            self._client.unsubscribe([rule.topic_filter for rule in self.rules])
+            self._client.unsubscribe([f for rule in self.rules for f in rule.subscriptions])
         self._pool.shutdown(wait=True, cancel_futures=False)
         if self._started:
             self._client.disconnect()

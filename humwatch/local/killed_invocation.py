@@ -12,6 +12,10 @@ update never happens). The wrapper then raises `InvocationKilled`, and `SqsEvent
 nothing, as Lambda's event source mapping does. Every other batch goes to the wrapped function.
 Nothing uses it unless a caller wraps an event source with it (`benchmarks/fleet_load.py` and its
 test do).
+
+With `after_bundle_upload=True` (train_model, tests/e2e/test_learning_loop.py) the child dies right
+after the candidate's model files are in S3 and before its candidate item is written: the point
+where a half-finished training run must leave nothing visible.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class KillNextBatch:
         after_items: int = 2,
         timeout_s: float = 120.0,
         functions_dir: Path | None = None,
+        after_bundle_upload: bool = False,
     ) -> None:
         if after_items < 1:
             raise ValueError("after_items must be >= 1")
@@ -61,6 +66,7 @@ class KillNextBatch:
         self.after_items = after_items
         self.timeout_s = timeout_s
         self.functions_dir = functions_dir
+        self.after_bundle_upload = after_bundle_upload
         self.killed: list[KilledBatch] = []
         self._armed = False
         self._lock = threading.Lock()
@@ -76,7 +82,7 @@ class KillNextBatch:
     def __call__(self, event: dict[str, Any]) -> Any:
         records = event.get("Records") or []
         with self._lock:
-            take = self._armed and len(records) > self.after_items
+            take = self._armed and (self.after_bundle_upload or len(records) > self.after_items)
             if take:
                 self._armed = False
         if not take:
@@ -84,7 +90,7 @@ class KillNextBatch:
         proc = run_in_child(
             self.function,
             event,
-            kill_after_items=self.after_items,
+            kill_after_items=0 if self.after_bundle_upload else self.after_items,
             timeout_s=self.timeout_s,
             functions_dir=self.functions_dir,
         )
@@ -112,7 +118,8 @@ def run_in_child(
     functions_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Invoke `function` with `event` in a child process with this process's environment (the
-    local stack's endpoints and the functions' settings)."""
+    local stack's endpoints and the functions' settings). `kill_after_items` 0: die after the
+    first model bundle upload instead."""
     command = [sys.executable, "-m", "humwatch.local.killed_invocation", function, str(kill_after_items)]
     if functions_dir is not None:
         command += ["--functions-dir", str(functions_dir)]
@@ -152,6 +159,20 @@ def _die_after_clip_items(count: int) -> None:
     ClipResults.put = put_then_maybe_die  # type: ignore[method-assign]
 
 
+def _die_after_bundle_upload() -> None:
+    """SIGKILL this process right after a model bundle's files were uploaded."""
+    from humwatch.dal.model_store import ModelStore
+
+    original = ModelStore.upload_bundle
+
+    def upload_then_die(self: ModelStore, *args: Any, **kwargs: Any) -> str:
+        original(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+    ModelStore.upload_bundle = upload_then_die  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child: event JSON on stdin, the handler's answer on stdout (marked), unless killed."""
     parser = argparse.ArgumentParser(prog="python -m humwatch.local.killed_invocation")
@@ -164,9 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     from humwatch.local.lambda_runtime import LocalLambda
 
     event = json.load(sys.stdin)
-    _die_after_clip_items(args.kill_after_items)
+    if args.kill_after_items > 0:
+        _die_after_clip_items(args.kill_after_items)
+    else:
+        _die_after_bundle_upload()
     function = LocalLambda(
-        args.function, timeout_s=PIPELINE.process_clip_timeout_s, functions_dir=args.functions_dir
+        args.function, timeout_s=PIPELINE.train_model_timeout_s, functions_dir=args.functions_dir
     )
     response = function.invoke(event)
     print(RESPONSE_MARK + json.dumps(response), flush=True)

@@ -25,6 +25,7 @@ RESERVED_ENV = frozenset(
         "HUMWATCH_ALERT_TOPIC_ARN",
         "HUMWATCH_OPS_TOPIC_ARN",
         "HUMWATCH_IOT_DATA_ENDPOINT",
+        "HUMWATCH_TRAIN_QUEUE_URL",
     }
 )
 
@@ -40,6 +41,9 @@ class LocalStackOptions(BaseModel):
     pipeline: PipelineSettings = PIPELINE
     # AWS: 360 s (6x the function timeout). Locally a failed record comes back within seconds.
     visibility_timeout_s: int = Field(default=30, ge=1, le=43_200)
+    # AWS: 5400 s. Locally a training run (a minute or two) is retried after this, and its claim
+    # lease (HUMWATCH_TRAIN_LEASE_S) is set 10 s shorter so the retry can take it over.
+    train_visibility_timeout_s: int = Field(default=180, ge=20, le=43_200)
     # None = the deployed setting (PIPELINE.clip_batch_window_s).
     batch_window_s: float | None = Field(default=None, ge=0, le=300)
     # The deployed schedule is daily; locally every few minutes (0 = only when triggered).

@@ -57,19 +57,22 @@ log = logging.getLogger(__name__)
 
 DRIFT_RULE_NAME = "humwatch-drift-check"
 INBOX_QUEUE = "humwatch-local-inbox"
-FUNCTIONS = ("presign_upload", "process_clip", "drift_check")
+FUNCTIONS = ("presign_upload", "process_clip", "drift_check", "train_model")
 
 
 def device_acl() -> str:
-    """Each device may only use its own topics (what the IoT policy grants); the rules engine's
-    identity may use all of them."""
-    root = contracts.TOPIC_ROOT
+    """Each device may only use its own topics (what the IoT policy grants: Basic Ingest to the two
+    rules, its answers); the rules engine's identity may use all of them. `#` does not match topics
+    that start with `$`, so the rules engine's Basic Ingest topics are granted by name."""
+    root, thing = contracts.TOPIC_ROOT, "%u"
     return (
         f"user {ROUTER_IDENTITY}\n"
-        f"topic readwrite {root}/#\n\n"
-        f"pattern write {root}/%u/upload/request\n"
-        f"pattern write {root}/%u/telemetry\n"
-        f"pattern read {root}/%u/upload/response\n"
+        f"topic readwrite {root}/#\n"
+        f"topic read {contracts.basic_ingest_topic(contracts.UPLOAD_REQUEST_RULE, '#')}\n"
+        f"topic read {contracts.basic_ingest_topic(contracts.TELEMETRY_RULE, '#')}\n\n"
+        f"pattern write {contracts.upload_request_ingest_topic(thing)}\n"
+        f"pattern write {contracts.telemetry_ingest_topic(thing)}\n"
+        f"pattern read {contracts.upload_response_topic(thing)}\n"
     )
 
 
@@ -117,6 +120,8 @@ class LocalStack:
         self.clip_queue: SqsQueue
         self.dlq: SqsQueue
         self.event_source: SqsEventSource
+        self.train_queue: SqsQueue
+        self.train_event_source: SqsEventSource
         self.inbox: AlertInbox
         self.drift_schedule: Schedule
         self.info: LocalStackInfo
@@ -175,6 +180,7 @@ class LocalStack:
         )
         local = LocalResources(endpoint_url=self.moto.url, region=opts.region)
         local.set_visibility_timeout(self.resources.queue_url, opts.visibility_timeout_s)
+        local.set_visibility_timeout(self.resources.train_queue_url, opts.train_visibility_timeout_s)
         local.create_device_policy(opts.names.iot_policy)
         inbox_url = local.create_inbox(
             INBOX_QUEUE, [self.resources.alert_topic_arn, self.resources.ops_topic_arn]
@@ -208,12 +214,12 @@ class LocalStack:
             key_file=router_key,
             rules=[
                 TopicRule(
-                    "upload_request",
+                    contracts.UPLOAD_REQUEST_RULE,
                     contracts.UPLOAD_REQUEST_FILTER,
                     self._presign_action,
                     select=contracts.upload_request_rule_event,
                 ),
-                TopicRule("telemetry", contracts.TELEMETRY_FILTER, self._telemetry_action),
+                TopicRule(contracts.TELEMETRY_RULE, contracts.TELEMETRY_FILTER, self._telemetry_action),
             ],
         )
         self.iot_data = IotDataEndpoint(self.rules.publish).start()
@@ -228,6 +234,7 @@ class LocalStack:
                 "presign_upload": opts.pipeline.presign_timeout_s,
                 "process_clip": opts.pipeline.process_clip_timeout_s,
                 "drift_check": opts.pipeline.drift_check_timeout_s,
+                "train_model": opts.pipeline.train_model_timeout_s,
             }[name]
             fn = LocalLambda(name, timeout_s=timeout, region=opts.region, functions_dir=opts.functions_dir)
             fn.load()
@@ -239,6 +246,20 @@ class LocalStack:
 
         self.clip_queue = SqsQueue(self.resources.queue_url, endpoint_url=self.moto.url, region=opts.region)
         self.dlq = SqsQueue(self.resources.dlq_url, endpoint_url=self.moto.url, region=opts.region)
+        self.train_queue = SqsQueue(
+            self.resources.train_queue_url, endpoint_url=self.moto.url, region=opts.region
+        )
+        # One request per invocation, as the deployed event source mapping (batch size 1).
+        self.train_event_source = SqsEventSource(
+            self.train_queue,
+            self.functions["train_model"].invoke,
+            batch_size=1,
+            batch_window_s=0,
+            region=opts.region,
+            on_batch=self._on_training,
+            name="train-model-poller",
+        ).start()
+        self._exit.callback(self.train_event_source.stop)
         self.event_source = SqsEventSource(
             self.clip_queue,
             self.functions["process_clip"].invoke,
@@ -285,6 +306,8 @@ class LocalStack:
             ops_topic_arn=self.resources.ops_topic_arn,
             clip_queue_url=self.resources.queue_url,
             clip_dlq_url=self.resources.dlq_url,
+            train_queue_url=self.resources.train_queue_url,
+            train_dlq_url=self.resources.train_dlq_url,
             iot_data_http_endpoint=self.iot_data.url,
             inbox_dir=str(self.inbox.directory),
             devices_dir=str(self.workdir / "devices"),
@@ -304,11 +327,13 @@ class LocalStack:
             # botocore's per-service endpoint variable: any iot-data client reaches the shim.
             "AWS_ENDPOINT_URL_IOT_DATA": self.iot_data.url,
             "HUMWATCH_OPS_TOPIC_ARN": self.resources.ops_topic_arn,
+            contracts.ENV_TRAIN_QUEUE_URL: self.resources.train_queue_url,
             "HUMWATCH_MAX_CLIP_BYTES": str(opts.pipeline.max_clip_bytes),
             "HUMWATCH_URL_EXPIRY_S": str(opts.pipeline.url_expiry_s),
             # Devices run at accelerated intervals here (the demo: 2 s): a quota for one clip a
             # second (3x: 10,800 an hour), not AWS's 300 s. `function_env` can set another.
             "HUMWATCH_MAX_UPLOADS_PER_HOUR": str(default_uploads_per_hour(1)),
+            "HUMWATCH_TRAIN_LEASE_S": str(opts.train_visibility_timeout_s - 10),
             **FUNCTION_RUNTIME_ENV,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "false" if opts.emit_metrics else "true",
@@ -336,6 +361,10 @@ class LocalStack:
         self.on_event(
             f"process_clip     batch of {result.size}{failed} in {result.duration_ms:.0f} ms{error}"
         )
+
+    def _on_training(self, result: BatchResult) -> None:
+        failed = f", failed ({result.error or 'retried later'})" if result.failed_ids else ""
+        self.on_event(f"train_model      request done in {result.duration_ms / 1000:.1f} s{failed}")
 
     def _on_drift_result(self, result: Any) -> None:
         if isinstance(result, dict):

@@ -45,7 +45,7 @@ class Fleet:
     interval_s: float = 300.0  # edge capture.interval_s / cdk.json clipIntervalSeconds
     retention_days: int = 90  # cdk.json clipRetentionDays
     heartbeat_interval_s: float = 300.0  # edge telemetry.interval_s
-    history_days: int = 365  # cdk.json historyTtlDays (0 keeps items: not modelled, see below)
+    history_days: int = 90  # cdk.json historyTtlDays (0 keeps items: not modelled, see below)
     log_retention_days: int = 30  # cdk.json logRetentionDays
     report_retention_days: int = 365  # cdk.json reportRetentionDays
     access_log_retention_days: int = 90  # cdk.json accessLogRetentionDays
@@ -101,12 +101,18 @@ class Assumptions:
     xray_reservoir_per_s: float = 1.0
     xray_fixed_rate: float = 0.05
     # Counted in the CDK stack; tests/infra/test_infra_cost.py fails when the stack changes them.
-    alarms: int = 10
+    alarms: int = 13
     dashboards: int = 1
     kms_keys: int = 1
     # Powertools metric names (humwatch.observability.Metric), Lambda's ColdStart, the stack's
     # metric filters (tests/infra/test_infra_cost.py counts them in the template).
-    custom_metrics: int = 14
+    custom_metrics: int = 18
+    # train_model: one run per device and month (a retrain, or the first day's commissioning
+    # spread over the device's life), each the duration benchmarks/train_model.py measures for
+    # a day of clips, at the deployed memory (cdk.json trainModelMemoryMb).
+    train_runs_per_device_month: float = 1.0
+    train_run_s: float = 10.2  # benchmarks/results/train_model.json: 288 clips of 10 s
+    train_model_memory_mb: int = 1769
 
 
 @dataclass(frozen=True)
@@ -347,11 +353,15 @@ def _split(total: float, parts: Sequence[float]) -> list[float]:
 def iot_core(month: _Month, p: Prices) -> list[Line]:
     """Connection minutes, MQTT messages (5 KB increments) and rule executions.
 
-    Per clip: the device's upload request, presign's answer published through the iot-data API,
-    and its delivery to the device; a device that subscribes to its answers at QoS 1 also sends a
-    PUBACK for each, which IoT Core meters as one 5 KB message (the edge uploader subscribes at
-    QoS 0: `upload_response_qos`). Per heartbeat: one publish (the broker's PUBACK to a device is
-    not metered). Each publish that matches a rule triggers it and applies one action. With
+    Devices send upload requests and heartbeats with Basic Ingest (`$aws/rules/<rule>/...`,
+    humwatch.contracts), which IoT Core does not meter as messaging: "You can use Basic Ingest to
+    securely send device data to the AWS services supported by AWS IoT rule actions, without
+    incurring messaging costs" (AWS IoT Core Developer Guide, "Reducing messaging costs with Basic
+    Ingest"); the rule it triggers and its action are billed as usual. So per clip: presign's
+    answer published through the iot-data API, and its delivery to the device; a device that
+    subscribes to its answers at QoS 1 also sends a PUBACK for each, which IoT Core meters as one
+    5 KB message (the edge uploader subscribes at QoS 0: `upload_response_qos`). Per heartbeat: no
+    message. Each request and heartbeat triggers its rule and applies one action. With
     `device_defender_audit` the scheduled Device Defender audit is billed per active device.
     """
     m, inc = month.m, p.rate("iot_message_increment_bytes")
@@ -360,11 +370,9 @@ def iot_core(month: _Month, p: Prices) -> list[Line]:
         return max(1, math.ceil(size / inc))
 
     puback = 1 if m["upload_response_qos"] >= 1 else 0
-    per_clip = metered(m["upload_request_bytes"]) + 2 * metered(m["upload_response_bytes"]) + puback
+    per_clip = 2 * metered(m["upload_response_bytes"]) + puback
     upload_msgs = month.clips * per_clip
-    heartbeat_msgs = month.heartbeats * metered(m["telemetry_bytes"])
-    messages_usd = p.cost("iot_messages_per_million", (upload_msgs + heartbeat_msgs) / 1e6)
-    upload_usd, heartbeat_usd = _split(messages_usd, [upload_msgs, heartbeat_msgs])
+    upload_usd = p.cost("iot_messages_per_million", upload_msgs / 1e6)
     minutes = month.fleet.devices * month.hours * 60
     rules = month.clips + month.heartbeats
     rules_usd = (
@@ -379,7 +387,7 @@ def iot_core(month: _Month, p: Prices) -> list[Line]:
             p.cost("iot_connectivity_per_million_minutes", minutes / 1e6),
         ),
         Line("IoT Core", f"messages: uploads ({per_clip} per clip)", upload_msgs, "messages", upload_usd),
-        Line("IoT Core", "messages: heartbeats", heartbeat_msgs, "messages", heartbeat_usd),
+        Line("IoT Core", "messages: heartbeats (Basic Ingest: free)", month.heartbeats, "messages", 0.0),
         Line("IoT Core", "rules triggered + actions applied", rules, "rules", rules_usd),
         *(
             [
@@ -418,8 +426,13 @@ def lambda_functions(month: _Month, p: Prices) -> list[Line]:
         + month.drift_device_checks * m["drift_check_per_device_s"]
     )
     drift = drift_s * gb(m["drift_check_memory_mb"])
-    requests = month.clips + month.batches + month.drift_runs
-    compute_usd = _split(p.cost("lambda_x86_gb_second", presign + process + drift), [presign, process, drift])
+    a = month.assume
+    train_runs = month.fleet.devices * a.train_runs_per_device_month
+    train = train_runs * a.train_run_s * gb(a.train_model_memory_mb)
+    requests = month.clips + month.batches + month.drift_runs + train_runs
+    compute_usd = _split(
+        p.cost("lambda_x86_gb_second", presign + process + drift + train), [presign, process, drift, train]
+    )
     return [
         Line(
             "Lambda",
@@ -442,6 +455,13 @@ def lambda_functions(month: _Month, p: Prices) -> list[Line]:
             drift,
             "GB-s",
             compute_usd[2],
+        ),
+        Line(
+            "Lambda",
+            f"train_model @ {a.train_model_memory_mb} MB, {a.train_runs_per_device_month:g} run/device-month",
+            train,
+            "GB-s",
+            compute_usd[3],
         ),
     ]
 

@@ -12,6 +12,7 @@ from humwatch.contracts import parse_timestamp
 from humwatch.dal.history import HistoryTable
 from humwatch.drift import silence_status
 from humwatch.errors import ConfigError
+from humwatch.learning.selection import BaselineProgress, baseline_progress
 from humwatch.ops.timeparse import humanize_age
 from humwatch.records import DeviceInfo, DeviceState, TelemetryRecord
 
@@ -22,6 +23,7 @@ DEFAULT_SILENT_AFTER_INTERVALS = 3
 
 DEVICE_COLUMNS: tuple[str, ...] = (
     "device",
+    "state",
     "last_clip",
     "last_score",
     "last_ratio",
@@ -31,6 +33,7 @@ DEVICE_COLUMNS: tuple[str, ...] = (
     "model",
     "silent",
     "heartbeat",
+    "note",
 )
 
 
@@ -89,6 +92,10 @@ class DeviceStatus:
     silent: bool  # never for a revoked device: its silence is expected
     silent_reason: str | None
     revoked_at: datetime | None = None  # `humwatch device revoke` deactivated its certificates
+    state: str = "monitoring"  # learning | training | monitoring (docs/learning.md)
+    learning_since: datetime | None = None
+    baseline: str | None = None  # a learning device's progress ("37 clips over 3.1 h")
+    training_note: str | None = None  # what the last training run left to know or do
 
     def row(self, *, now: datetime) -> dict[str, Any]:
         model = self.model_id or "-"
@@ -107,9 +114,16 @@ class DeviceStatus:
             "model": model,
             "silent": self._silence_text(now),
             "heartbeat": humanize_age(self.heartbeat_at, now=now),
+            "note": self._note(),
         }
         row.update({f"{k}": v for k, v in asdict(self).items() if k not in row})
         return row
+
+    def _note(self) -> str:
+        parts = [f"baseline {self.baseline}"] if self.baseline and self.state != "monitoring" else []
+        if self.training_note:
+            parts.append(self.training_note)
+        return "; ".join(parts) or "-"
 
     def _silence_text(self, now: datetime) -> str:
         if self.revoked_at is not None:
@@ -178,6 +192,7 @@ def device_status(
     published: Mapping[str, str] | None = None,
     policy: SilencePolicy,
     now: datetime,
+    baseline: BaselineProgress | None = None,
 ) -> DeviceStatus:
     heartbeat_at = _heartbeat_time(telemetry)
     last_clip_at = state.last_clip_at if state else None
@@ -188,6 +203,9 @@ def device_status(
     # set (the functions may take a default from their environment) show what scored the last clip.
     model_id = info.model_id or default_model or (state.model_id if state else None)
     source = "device" if info.model_id else ("default" if default_model else "last clip")
+    if info.learning:
+        # Nothing scores a learning device's clips (its model, if any, waits for the new baseline).
+        model_id, source = info.model_id, "device"
     recent = state.alert.recent if state else ()
     return DeviceStatus(
         device=info.thing,
@@ -212,6 +230,10 @@ def device_status(
         silent=silent,
         silent_reason=why,
         revoked_at=info.revoked_at,
+        state=info.state.value,
+        learning_since=info.learning_since,
+        baseline=baseline.describe() if baseline is not None else None,
+        training_note=info.training_note,
     )
 
 
@@ -233,6 +255,15 @@ def list_device_status(
             published=published,
             policy=policy,
             now=now,
+            baseline=_baseline(table, info),
         )
         for info in devices
     ]
+
+
+def _baseline(table: HistoryTable, info: DeviceInfo) -> BaselineProgress | None:
+    """A learning device's clips so far (one Query of its baseline window)."""
+    if not info.learning or info.learning_since is None:
+        return None
+    records = list(table.clips.query(info.thing, since=info.learning_since, newest_first=False))
+    return baseline_progress(records, needed_clips=0, needed_hours=0.0)

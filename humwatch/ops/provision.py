@@ -101,7 +101,8 @@ def edge_config_toml(
     return "\n".join(
         [
             "# humwatch-edge configuration written by `humwatch provision-device`.",
-            f"# Publishes {contracts.upload_request_topic(thing)} and {contracts.telemetry_topic(thing)},",
+            f"# Publishes (Basic Ingest) {contracts.upload_request_ingest_topic(thing)} and",
+            f"# {contracts.telemetry_ingest_topic(thing)},",
             f"# subscribes to {contracts.upload_response_topic(thing)}. Check it with `humwatch-edge check`.",
             "[device]",
             f"thing_name = {_toml_str(thing)}",

@@ -34,6 +34,7 @@ FIELDS: tuple[str, ...] = (
     "ca_file",
     "ca_key_file",
     "alert_topic_arn",
+    "train_queue_url",
 )
 
 ENV_VARS: dict[str, tuple[str, ...]] = {
@@ -46,6 +47,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "iot_data_endpoint": ("HUMWATCH_MQTT_ENDPOINT",),
     "mqtt_port": ("HUMWATCH_MQTT_PORT",),
     "alert_topic_arn": ("HUMWATCH_ALERT_TOPIC_ARN",),
+    "train_queue_url": ("HUMWATCH_TRAIN_QUEUE_URL",),
 }
 
 # The settings a deployed stack's outputs provide. The MQTT endpoint is not among them:
@@ -55,6 +57,7 @@ OUTPUT_FIELDS: dict[str, StackOutput] = {
     "bucket": StackOutput.BUCKET,
     "iot_policy": StackOutput.DEVICE_POLICY,
     "alert_topic_arn": StackOutput.ALERT_TOPIC_ARN,
+    "train_queue_url": StackOutput.TRAIN_QUEUE_URL,
 }
 
 
@@ -74,6 +77,7 @@ class StackSettings(BaseModel):
     ca_file: str | None = None
     ca_key_file: str | None = None
     alert_topic_arn: str | None = None
+    train_queue_url: str | None = None
     local: bool = False
     sources: dict[str, str] = {}
 
@@ -116,6 +120,7 @@ def from_local_stack(info: LocalStackInfo) -> dict[str, Any]:
         "ca_file": info.ca_file,
         "ca_key_file": info.ca_key_file,
         "alert_topic_arn": info.alert_topic_arn,
+        "train_queue_url": info.train_queue_url,
     }
 
 

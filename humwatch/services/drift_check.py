@@ -9,9 +9,10 @@ devices in one batch; a device without one, checked before that item existed, fa
 earlier reports once).
 
 Per device the check makes one Query (the window's clips, projected to what drift needs; the
-newest of them is the last clip, so silence needs no other read) and one S3 PUT (the report); the
-notice times are written on a device's first check and when a notice goes out. Training statistics
-are loaded once per model version per run. Devices are checked one after another: modelled, ~0.06 s
+newest of them is the last clip, so silence needs no other read; a drift notice counts what a
+retrain would train on from the same clips) and one S3 PUT (the report); the notice times are
+written on a device's first check and when a notice goes out. Training statistics are loaded once
+per model version per run. Devices are checked one after another: modelled, ~0.06 s
 each at one vCPU, so a run covers ~15,000 devices within the 900 s timeout
 (benchmarks/lambda_functions.py).
 """
@@ -40,6 +41,7 @@ from humwatch.drift import (
     reference_from_manifest,
     silence_status,
 )
+from humwatch.learning.selection import DEFAULT_RETRAIN_SINCE, TrainingPreview, training_preview
 from humwatch.observability import Metric, clip_context, count, gauge, logger, tracer
 from humwatch.records import ClipSample, ClipStatus, DeviceInfo, NoticeTimes
 
@@ -198,7 +200,7 @@ def check_device(
         gauge(Metric.DRIFT_SCORE, report.drift_score)
 
     previous = notices if notices is not None else _notices_from_reports(device.thing, deps, now=now)
-    sent = _notify(device, report, deps, now=now, previous=previous)
+    sent = _notify(device, report, deps, now=now, previous=previous, clips=clips)
     key = deps.reports.put_drift_report(report)
     latest = NoticeTimes(
         thing=device.thing,
@@ -248,8 +250,28 @@ def _in_cooldown(sent_at: datetime | None, deps: DriftDeps, *, now: datetime) ->
     return sent_at
 
 
+def _retrain_advice(thing: str, preview: TrainingPreview, window_s: float) -> list[str]:
+    """The retrain command, and what it would train on in words (counts from the check's window)."""
+    window = describe_duration(window_s)
+    kept = f", {preview.labelled_normal_kept} of them labelled normal" if preview.labelled_normal_kept else ""
+    return [
+        f"To retrain it on its recent clips: humwatch model retrain {thing} --since {DEFAULT_RETRAIN_SINCE}",
+        f"{preview.clips} valid clips of the last {window} would train it{kept}; clips flagged by the "
+        f"current model are left out unless labelled normal ({preview.flagged_left_out} in that time), "
+        f"clips labelled anomaly are always left out ({preview.labelled_anomaly_left_out}).",
+        f"The new model is gated before it scores (humwatch model candidates {thing}). If the machine "
+        "itself has not changed, check the microphone placement first: a retrain learns it as normal.",
+    ]
+
+
 def _notify(
-    device: DeviceInfo, report: DriftReport, deps: DriftDeps, *, now: datetime, previous: NoticeTimes
+    device: DeviceInfo,
+    report: DriftReport,
+    deps: DriftDeps,
+    *,
+    now: datetime,
+    previous: NoticeTimes,
+    clips: list[ClipSample],
 ) -> int:
     sent = 0
     topic = deps.settings.notice_topic_arn
@@ -265,7 +287,8 @@ def _notify(
                 *report.reasons,
                 f"Model: {report.model_id} version {report.model_version}; {report.n_clips} clips since "
                 f"{report.window_start:%Y-%m-%d %H:%M} UTC.",
-                "Consider retraining on recent normal recordings, or check the microphone placement.",
+                # What a retrain would train on, counted from the clips the check already read.
+                *_retrain_advice(device.thing, training_preview(clips), deps.settings.drift_window_h * 3600),
             ],
         )
         deps.notifier.publish(topic, message.subject, message.body, message.attributes)

@@ -34,11 +34,12 @@ from humwatch import contracts as c
 from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP
 from humwatch.alerts.message import AlertContext, render_alert
 from humwatch.alerts.policy import AlertDecision, ClipFlag, evaluate
-from humwatch.audio import AudioLimits
+from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
 from humwatch.config import ProcessSettings
 from humwatch.dal.clip_store import ClipStore
 from humwatch.dal.history import HistoryTable
 from humwatch.dal.notifier import Notifier
+from humwatch.dal.train_queue import TrainQueue
 from humwatch.errors import (
     AudioRejected,
     AudioRejectReason,
@@ -47,8 +48,10 @@ from humwatch.errors import (
     NotFound,
     TransientError,
 )
+from humwatch.features import band_means
+from humwatch.learning.selection import baseline_progress
 from humwatch.observability import Metric, clip_context, count, gauge, logger, milliseconds, tracer
-from humwatch.records import ClipRecord, ClipStatus, DeviceState, PendingAlert
+from humwatch.records import ClipRecord, ClipStatus, DeviceInfo, DeviceLifecycle, DeviceState, PendingAlert
 from humwatch.scoring import decode_for
 from humwatch.services.events import S3EventRecord, S3Notification
 from humwatch.services.scorers import DeviceModel, ScorerCache
@@ -58,6 +61,7 @@ STATE_ATTEMPTS = 8
 
 class Outcome(StrEnum):
     SCORED = "scored"
+    BASELINE = "baseline"
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
@@ -85,6 +89,7 @@ class ProcessDeps:
     clips: ClipStore
     notifier: Notifier
     scorers: ScorerCache
+    train_queue: TrainQueue | None = None  # where a completed baseline asks for training
     clock: Callable[[], datetime] = field(default=_utcnow)
     sleep: Callable[[float], None] = field(default=time.sleep)
 
@@ -130,11 +135,7 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
     etag = (record.s3.object.eTag or "").strip('"')
     size = record.s3.object.size
 
-    if deps.scorers.device(thing) is None:
-        # First clip of an unregistered device: register it so listings and drift checks see it.
-        deps.history.devices.put(thing, overwrite=False)
-        deps.scorers.forget_device(thing)
-
+    learning = _learning_device(thing, deps)
     base: dict[str, Any] = {
         "thing": thing,
         "clip_id": clip_id,
@@ -145,6 +146,7 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
         "ttl": _ttl(deps),
     }
     model: DeviceModel | None = None
+    limits = AudioLimits(max_bytes=deps.settings.max_clip_bytes)
     try:
         if size is not None and size > deps.settings.max_clip_bytes:
             raise AudioRejected(
@@ -154,9 +156,13 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
         if size == 0:
             # Known from the event: no GET (ClipStore also rejects an object emptied since).
             raise AudioRejected("object is 0 bytes", code=AudioRejectReason.EMPTY.value)
-        model = deps.scorers.for_device(thing)
+        if learning is None:
+            model = deps.scorers.for_device(thing)
         data = deps.clips.get_bytes(record.key, max_bytes=deps.settings.max_clip_bytes)
-        audio = decode_for(model.scorer, data, limits=AudioLimits(max_bytes=deps.settings.max_clip_bytes))
+        if model is None:
+            assert learning is not None
+            return _baseline_clip(record, decode_audio(data, limits=limits), learning, base, started, deps)
+        audio = decode_for(model.scorer, data, limits=limits)
         score = model.scorer.score(audio)
     except (AudioRejected, NotFound) as exc:
         reason = exc.code if isinstance(exc, AudioRejected) else "missing_object"
@@ -222,6 +228,89 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
     )
 
 
+# --- a learning device: its clips build the baseline --------------------------------------------
+def _learning_device(thing: str, deps: ProcessDeps) -> DeviceInfo | None:
+    """The device's registry entry when it is learning (or training), else None.
+
+    An unregistered device is registered on its first clip (listings and drift checks see it) and
+    scored by the default model, as before the learning loop. A learning device is read again on
+    every clip (it is one GetItem): the clip after a promotion is scored, not cached as baseline."""
+    info = deps.scorers.device(thing)
+    if info is None:
+        deps.history.devices.put(thing, overwrite=False)
+        deps.scorers.forget_device(thing)
+        return None
+    if not info.learning:
+        return None
+    deps.scorers.forget_device(thing)
+    fresh = deps.scorers.device(thing)
+    return fresh if fresh is not None and fresh.learning else None
+
+
+def _baseline_clip(
+    record: S3EventRecord,
+    audio: DecodedAudio,
+    info: DeviceInfo,
+    base: dict[str, Any],
+    started: float,
+    deps: ProcessDeps,
+) -> ClipOutcome:
+    """A valid clip of a learning device: kept with its band statistics, never scored or alerted."""
+    item = ClipRecord(
+        **base,
+        status=ClipStatus.BASELINE,
+        processed_at=deps.clock(),
+        duration_s=audio.duration_s,
+        sample_rate=audio.sample_rate,
+        band_means=[round(float(v), 4) for v in band_means(audio.samples)],
+        processing_ms=round((time.perf_counter() - started) * 1000.0, 3),
+    )
+    if not deps.history.clips.put(item):
+        return _duplicate(item, deps)
+    _update_state(item, deps, flag=None, model=None)
+    count(Metric.BASELINE_CLIPS)
+    logger.info("baseline clip kept")
+    _check_baseline(info, deps)
+    return ClipOutcome(key=record.key, outcome=Outcome.BASELINE, thing=item.thing, clip_id=item.clip_id)
+
+
+def _check_baseline(info: DeviceInfo, deps: ProcessDeps) -> None:
+    """Ask for training once the baseline has enough clips over enough hours.
+
+    The request id names the learning round, so the message may be sent twice (two clips finishing
+    the baseline at once, a retry after a crash between send and state change) and trains once."""
+    if info.state is not DeviceLifecycle.LEARNING or info.learning_since is None:
+        return
+    settings = deps.settings
+    records = list(deps.history.clips.query(info.thing, since=info.learning_since, newest_first=False))
+    progress = baseline_progress(
+        records,
+        needed_clips=settings.baseline_clips,
+        needed_hours=info.baseline_hours if info.baseline_hours is not None else settings.baseline_hours,
+        clip_interval=timedelta(seconds=settings.clip_interval_s),
+    )
+    if not progress.complete:
+        return
+    if deps.train_queue is None:
+        logger.warning("baseline complete but HUMWATCH_TRAIN_QUEUE_URL is unset: nothing will train it")
+        return
+    assert progress.last_at is not None
+    request = c.TrainRequest(
+        thing=info.thing,
+        request_id=f"baseline-{c.format_timestamp(info.learning_since)}",
+        reason=c.TrainReason.BASELINE,
+        since=info.learning_since,
+        until=progress.last_at,
+        requested_at=deps.clock(),
+    )
+    deps.train_queue.send(request)
+    if deps.history.devices.begin_training(
+        info.thing, request_id=request.request_id, learning_since=info.learning_since
+    ):
+        deps.scorers.forget_device(info.thing)
+        logger.info("baseline complete; training requested", extra={"progress": progress.describe()})
+
+
 def _ttl(deps: ProcessDeps) -> int | None:
     days = deps.settings.history_ttl_days
     return int((deps.clock() + timedelta(days=days)).timestamp()) if days > 0 else None
@@ -260,6 +349,11 @@ def _finish_duplicate(existing: ClipRecord, deps: ProcessDeps) -> ClipOutcome:
             normal_gap=model.scorer.normal_gap if model else DEFAULT_NORMAL_GAP,
         )
         sent = _update_state(existing, deps, flag=flag, model=model)
+    elif existing.status is ClipStatus.BASELINE:
+        # The first delivery may have died before asking for training.
+        info = deps.history.devices.get(existing.thing)
+        if info is not None:
+            _check_baseline(info, deps)
     count(Metric.DUPLICATE_EVENTS)
     logger.info("duplicate clip event; item already written")
     return ClipOutcome(

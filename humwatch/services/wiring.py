@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, load_settings
+from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, TrainSettings, load_settings
 from humwatch.dal import aws
 
 # Each function imports only what it uses (cold start): presign never loads onnxruntime.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from humwatch.services.drift_check import DriftDeps
     from humwatch.services.presign import PresignDeps
     from humwatch.services.process import ProcessDeps
+    from humwatch.services.train import TrainDeps
 
 
 @cache
@@ -45,6 +46,7 @@ def process_deps() -> ProcessDeps:
     from humwatch.dal.history import HistoryTable
     from humwatch.dal.model_store import ModelStore
     from humwatch.dal.notifier import Notifier
+    from humwatch.dal.train_queue import TrainQueue
     from humwatch.services.process import ProcessDeps
     from humwatch.services.scorers import ScorerCache
 
@@ -63,6 +65,11 @@ def process_deps() -> ProcessDeps:
             bundles,
             fallback_model_id=settings.default_model_id,
             refresh_s=settings.model_refresh_s,
+        ),
+        train_queue=(
+            TrainQueue(settings.train_queue_url, client=aws.client("sqs", endpoint_url=settings.endpoint_url))
+            if settings.train_queue_url
+            else None
         ),
     )
 
@@ -88,7 +95,27 @@ def drift_deps() -> DriftDeps:
     )
 
 
+@cache
+def train_deps() -> TrainDeps:
+    from humwatch.dal.clip_store import ClipStore
+    from humwatch.dal.history import HistoryTable
+    from humwatch.dal.model_store import ModelStore
+    from humwatch.services.train import TrainDeps
+
+    settings = load_settings(TrainSettings)
+    s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
+    return TrainDeps(
+        settings=settings,
+        history=HistoryTable(
+            settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url)
+        ),
+        clips=ClipStore(settings.bucket, client=s3),
+        models=ModelStore(settings.bucket, client=s3),
+    )
+
+
 def reset() -> None:
     presign_deps.cache_clear()
     process_deps.cache_clear()
     drift_deps.cache_clear()
+    train_deps.cache_clear()

@@ -100,7 +100,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
         history = HistoryTable(stack.info.table)
         ModelStore(stack.info.bucket).publish_dir(model_dir, recipe.model_id, history, make_default=True)
         devices: dict[str, ProvisionedDevice] = {
-            thing: provision_local_device(stack, thing, interval_s=INTERVAL_S, duration_s=INTERVAL_S)
+            thing: provision_local_device(
+                stack, thing, model_id=recipe.model_id, interval_s=INTERVAL_S, duration_s=INTERVAL_S
+            )
             for thing in folders
         }
         # A corrupt upload through the normal device path (MQTT request, presigned PUT) before the

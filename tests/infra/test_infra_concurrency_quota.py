@@ -55,10 +55,13 @@ def test_every_function_has_reserved_or_event_source_maximum_concurrency_as_conf
         "PresignUpload": settings.presign_reserved_concurrency,
         "ProcessClip": settings.process_clip_reserved_concurrency,
         "DriftCheck": settings.drift_check_reserved_concurrency,
+        "TrainModel": settings.train_model_reserved_concurrency,
     }
     assert (reserved["PresignUpload"], reserved["ProcessClip"], reserved["DriftCheck"]) == (10, 10, 1)
+    assert reserved["TrainModel"] == 2
     assert maximum[ids["ProcessClip"]] == settings.process_clip_max_concurrency
     assert reserved["ProcessClip"] >= maximum[ids["ProcessClip"]]  # AWS: less would throttle it
+    assert reserved["TrainModel"] >= maximum[ids["TrainModel"]]
 
 
 def test_a_reservation_of_zero_reserves_nothing_instead_of_stopping_the_function(

@@ -41,5 +41,6 @@ def test_functions_deploy_with_the_memory_the_cost_model_prices(synthesized: Any
         "PresignUpload": measured["presign_memory_mb"],
         "ProcessClip": measured["process_clip_memory_mb"],
         "DriftCheck": measured["drift_check_memory_mb"],
+        "TrainModel": Assumptions().train_model_memory_mb,
     }
     assert memory["PresignUpload"] == stack.settings.presign_memory_mb

@@ -26,7 +26,7 @@ def test_functions_run_python312_on_x86_with_both_layers(synthesized: Any) -> No
         {"Ref": stack.get_logical_id(stack.layers.humwatch.node.default_child)},
     ]
     functions = _functions(synthesized)
-    assert set(functions) == {"PresignUpload", "ProcessClip", "DriftCheck"}
+    assert set(functions) == {"PresignUpload", "ProcessClip", "DriftCheck", "TrainModel"}
     for props in functions.values():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["x86_64"]
@@ -66,7 +66,7 @@ def test_process_clip_timeout_and_memory_follow_the_pipeline_settings(synthesize
 
 def test_one_role_per_function(synthesized: Any) -> None:
     roles = [render(props["Role"]) for props in _functions(synthesized).values()]
-    assert len(set(roles)) == 3
+    assert len(set(roles)) == 4
 
 
 def _role_statements(synthesized: Any) -> dict[str, list[dict[str, Any]]]:
@@ -109,12 +109,23 @@ def test_each_function_gets_exactly_its_named_actions(synthesized: Any) -> None:
     sqs = {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage",
            "sqs:GetQueueAttributes"}  # fmt: skip
     assert actions["PresignUpload"] == logs | {"s3:PutObject", "iot:Publish", "dynamodb:UpdateItem"}
-    assert actions["ProcessClip"] == logs | table | notify | sqs | {"s3:GetObject", "s3:ListBucket"}
+    assert actions["ProcessClip"] == logs | table | notify | sqs | {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "sqs:SendMessage",  # training requests (tests/infra/test_infra_training.py: that queue only)
+    }
     assert actions["DriftCheck"] == logs | table | notify | {
         "s3:GetObject",
         "s3:ListBucket",
         "s3:PutObject",
         "dynamodb:BatchGetItem",
+    }
+    # Consuming its encrypted queue needs kms:Decrypt only: it sends and publishes nothing.
+    assert actions["TrainModel"] == logs | table | sqs | {
+        "kms:Decrypt",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
     }
 
 
@@ -124,6 +135,7 @@ def test_object_grants_stay_inside_their_prefix(synthesized: Any) -> None:
         "PresignUpload": {"s3:PutObject": {"clips/*"}},
         "ProcessClip": {"s3:GetObject": {"clips/*", "models/*"}},
         "DriftCheck": {"s3:GetObject": {"models/*", "reports/drift/*"}, "s3:PutObject": {"reports/drift/*"}},
+        "TrainModel": {"s3:GetObject": {"clips/*", "models/*"}, "s3:PutObject": {"models/*"}},
     }.items():
         for action, prefixes in expected.items():
             resources = {

@@ -7,7 +7,13 @@ from typing import Any
 
 from infra_cfn import as_list, only, render, resources_of
 
-from humwatch.contracts import ResourceNames, telemetry_topic, upload_request_topic, upload_response_topic
+from humwatch.contracts import (
+    TELEMETRY_RULE,
+    UPLOAD_REQUEST_RULE,
+    ResourceNames,
+    telemetry_ingest_topic,
+    upload_response_topic,
+)
 
 THING = "${iot:Connection.Thing.ThingName}"
 ARN_PREFIX = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:"
@@ -49,7 +55,11 @@ def test_device_policy_allows_exactly_its_own_topics(template: dict[str, Any]) -
             )
     assert allowed == {
         "iot:Connect": {f"client/{THING}"},
-        "iot:Publish": {f"topic/{upload_request_topic(THING)}", f"topic/{telemetry_topic(THING)}"},
+        # Basic Ingest only, each topic to its own rule: no messaging bill, and no plain topic to publish on
+        "iot:Publish": {
+            f"topic/$aws/rules/{UPLOAD_REQUEST_RULE}/humwatch/{THING}/upload/request",
+            f"topic/{telemetry_ingest_topic(THING)}",
+        },
         "iot:Subscribe": {f"topicfilter/{upload_response_topic(THING)}"},
         "iot:Receive": {f"topic/{upload_response_topic(THING)}"},
     }
@@ -60,6 +70,8 @@ def test_device_policy_allows_exactly_its_own_topics(template: dict[str, Any]) -
 def test_upload_request_rule_invokes_presign_with_the_thing_from_the_topic(synthesized: Any) -> None:
     stack, template = synthesized.stack, synthesized.template
     rule_id, rule = only(template, "AWS::IoT::TopicRule", lambda p: _first_action(p) == "Lambda")
+    # The name devices address with Basic Ingest; the SQL reads the plain topic (topic(2): the thing)
+    assert rule["Properties"]["RuleName"] == UPLOAD_REQUEST_RULE == "humwatch_upload_request"
     payload = rule["Properties"]["TopicRulePayload"]
     sql = payload["Sql"]
     # Named contract fields only: a `thing` a device writes into its payload never reaches the function.
@@ -81,6 +93,7 @@ def test_upload_request_rule_invokes_presign_with_the_thing_from_the_topic(synth
 def test_telemetry_rule_writes_the_device_telemetry_item(synthesized: Any) -> None:
     stack, template = synthesized.stack, synthesized.template
     _, rule = only(template, "AWS::IoT::TopicRule", lambda p: _first_action(p) == "DynamoDBv2")
+    assert rule["Properties"]["RuleName"] == TELEMETRY_RULE == "humwatch_telemetry"
     payload = rule["Properties"]["TopicRulePayload"]
     sql = payload["Sql"]
     assert sql.startswith("SELECT *, concat('device#', topic(2)) AS pk, 'telemetry' AS sk")

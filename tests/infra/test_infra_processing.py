@@ -80,7 +80,11 @@ def test_both_queues_deny_requests_without_tls(synthesized: Any) -> None:
 def test_event_source_mapping_batches_reports_partial_failures_and_caps_concurrency(synthesized: Any) -> None:
     stack = synthesized.stack
     queue_id, _ = _queue_ids(synthesized)
-    _, mapping = only(synthesized.template, "AWS::Lambda::EventSourceMapping")
+    _, mapping = only(
+        synthesized.template,
+        "AWS::Lambda::EventSourceMapping",
+        lambda props: props["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]},
+    )
     props = mapping["Properties"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     process_clip_id = stack.get_logical_id(stack.process_clip.function.node.default_child)

@@ -60,7 +60,7 @@ RESOURCES = {
 
 def test_functions_accept_the_environment_and_cdk_json_defaults_match_the_library() -> None:
     # Given the environment each function gets from cdk.json's defaults
-    from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, load_settings
+    from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, TrainSettings, load_settings
     from humwatch.contracts import FUNCTION_RUNTIME_ENV
 
     aliases = {field.alias for field in DeploySettings.model_fields.values()}
@@ -69,6 +69,7 @@ def test_functions_accept_the_environment_and_cdk_json_defaults_match_the_librar
         (PresignSettings, settings.presign_environment()),
         (ProcessSettings, settings.process_environment()),
         (DriftSettings, settings.drift_environment()),
+        (TrainSettings, settings.train_environment()),
     ):
         # When humwatch.config validates it, as a cold start does
         deployed = load_settings(cls, {**RESOURCES, **environment})

@@ -225,3 +225,40 @@ def test_a_fleet_larger_than_one_notice_page_gets_a_report_per_device(
     assert summary["devices"] == 153 and len(summary["reports"]) == 153
     assert summary["verdicts"]["new-149"] == "insufficient_data" and "new-149" not in summary["silent"]
     assert len(history.drift_notices.get_many([f"new-{i:03d}" for i in range(150)])) == 150
+
+
+def test_the_drift_notice_names_the_retrain_command_and_what_the_retrain_would_train_on(
+    aws_stack: StackResources,
+    functions_env,
+    history: HistoryTable,
+    seeded,
+    ops_inbox: TopicInbox,
+    monkeypatch,
+):
+    # Given the louder device's clips, one flagged clip labelled normal by an operator and one
+    # unflagged clip labelled anomaly
+    monkeypatch.setenv("HUMWATCH_CLIP_INTERVAL_S", "3600")
+    clips = list(history.clips.query("louder-02", newest_first=False))
+    flagged = [r for r in clips if r.is_anomaly]
+    calm = [r for r in clips if not r.is_anomaly]
+    assert flagged, "the 12 dB louder clips should be flagged by the model trained on the normal ones"
+    history.clips.set_label("louder-02", flagged[0].clip_id, "normal", captured_at=flagged[0].captured_at)
+    # (every clip flagged: the label takes a second flagged clip out instead)
+    anomaly = calm[0] if calm else flagged[1]
+    history.clips.set_label("louder-02", anomaly.clip_id, "anomaly", captured_at=anomaly.captured_at)
+    # When the daily check runs (its window is the default 24 h; the 24 clips span 12 h)
+    invoke(load_handler("drift_check"), {"source": "aws.events", "time": NOW.isoformat()})
+    # Then the drift notice names the command, and says what it would train on: the unflagged clips
+    # but the one labelled anomaly, plus the flagged one labelled normal; the other flagged ones out
+    drift = [n for n in ops_inbox.messages() if n["MessageAttributes"]["kind"]["Value"] == "drift"]
+    assert len(drift) == 1
+    body = drift[0]["Message"]
+    assert "humwatch model retrain louder-02 --since 7d" in body
+    flagged_unlabelled = len(flagged) - 1 - (anomaly in flagged)
+    would_train = len(calm) - (anomaly in calm) + 1
+    assert (
+        f"{would_train} valid clips of the last 24.0 h would train it, 1 of them labelled normal; "
+        "clips flagged by the current model are left out unless labelled normal "
+        f"({flagged_unlabelled} in that time), clips labelled anomaly are always left out (1)."
+    ) in body
+    assert "Consider retraining" not in body

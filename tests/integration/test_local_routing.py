@@ -243,15 +243,18 @@ def test_given_rules_engine_when_device_requests_upload_then_rule_gets_thing_fro
         ca_file=ca.cert_path,
         cert_file=cert,
         key_file=key,
-        rules=[TopicRule("upload_request", contracts.UPLOAD_REQUEST_FILTER, presign)],
+        rules=[TopicRule(contracts.UPLOAD_REQUEST_RULE, contracts.UPLOAD_REQUEST_FILTER, presign)],
     )
     shim = IotDataEndpoint(engine.publish).start()
     engine.start()
     device, replies = _device(ca, broker, "fan-01", tmp_path, contracts.upload_response_topic("fan-01"))
     try:
-        # The payload claims another thing: the rule must take the name from the topic only.
+        # The payload claims another thing: the rule must take the name from the topic only. The
+        # device publishes with Basic Ingest, as in AWS; the rule sees the plain topic.
         device.publish(
-            contracts.upload_request_topic("fan-01"), json.dumps({"clip_id": "c1", "thing": "fan-99"}), qos=1
+            contracts.upload_request_ingest_topic("fan-01"),
+            json.dumps({"clip_id": "c1", "thing": "fan-99"}),
+            qos=1,
         )
         assert _wait(lambda: len(replies) == 1)
     finally:
@@ -265,7 +268,7 @@ def test_given_rules_engine_when_device_requests_upload_then_rule_gets_thing_fro
     assert shim.published == 1
 
 
-def test_given_device_acl_then_a_device_cannot_publish_as_another_thing(
+def test_given_device_acl_then_a_device_publishes_only_its_own_basic_ingest_topics(
     mqtt_env: tuple[pki.CA, Broker], tmp_path: Path
 ) -> None:
     ca, broker = mqtt_env
@@ -277,12 +280,15 @@ def test_given_device_acl_then_a_device_cannot_publish_as_another_thing(
         ca_file=ca.cert_path,
         cert_file=cert,
         key_file=key,
-        rules=[TopicRule("upload_request", contracts.UPLOAD_REQUEST_FILTER, events.append)],
+        rules=[TopicRule(contracts.UPLOAD_REQUEST_RULE, contracts.UPLOAD_REQUEST_FILTER, events.append)],
     ).start()
     device, _ = _device(ca, broker, "fan-01", tmp_path, contracts.upload_response_topic("fan-01"))
     try:
-        device.publish(contracts.upload_request_topic("fan-02"), json.dumps({"clip_id": "spoof"}), qos=1)
-        device.publish(contracts.upload_request_topic("fan-01"), json.dumps({"clip_id": "own"}), qos=1)
+        # Another thing's Basic Ingest topic, and the plain topic (the IoT policy grants neither)
+        spoofs = [contracts.upload_request_ingest_topic("fan-02"), contracts.upload_request_topic("fan-01")]
+        for topic in spoofs:
+            device.publish(topic, json.dumps({"clip_id": "spoof"}), qos=1)
+        device.publish(contracts.upload_request_ingest_topic("fan-01"), json.dumps({"clip_id": "own"}), qos=1)
         assert _wait(lambda: len(events) >= 1)
         time.sleep(0.3)
     finally:

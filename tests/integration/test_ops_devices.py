@@ -70,7 +70,7 @@ def test_devices_show_last_clip_alert_model_and_silence(
     # And the table form has one line per device under a header
     table = run(["devices", *stack_args(aws_stack)])
     lines = table.stdout.strip().splitlines()
-    assert lines[0].split()[:3] == ["DEVICE", "LAST_CLIP", "LAST_SCORE"]
+    assert lines[0].split()[:4] == ["DEVICE", "STATE", "LAST_CLIP", "LAST_SCORE"]
     assert len(lines) == 2 + 4
     assert any(line.startswith("fan-02") and "ALERT critical" in line for line in lines)
 

@@ -65,7 +65,17 @@ def test_publish_provision_upload_and_query_through_the_local_stack(
     )
     assert published.exit_code == 0, published.output
     provisioned = run(
-        ["provision-device", "fan-01", "--local", "--machine-type", "fan", "--out", str(tmp_path / "fan-01")],
+        [
+            "provision-device",
+            "fan-01",
+            "--local",
+            "--model",
+            "fan-demo",
+            "--machine-type",
+            "fan",
+            "--out",
+            str(tmp_path / "fan-01"),
+        ],
         env=env,
         isolate=False,
     )
@@ -111,7 +121,7 @@ def test_publish_provision_upload_and_query_through_the_local_stack(
     )
     devices = json.loads(run(["devices", "--local", "--format", "json"], env=env, isolate=False).stdout)
     assert [(d["device"], d["model"], d["last_clip_at"][:16]) for d in devices] == [
-        ("fan-01", "fan-demo@v1 (default)", (start + timedelta(minutes=2)).isoformat()[:16])
+        ("fan-01", "fan-demo@v1", (start + timedelta(minutes=2)).isoformat()[:16])
     ]
     report = run(
         ["report", "--local", "--since", "1h", "--out", str(tmp_path / "report.html")], env=env, isolate=False

@@ -204,6 +204,8 @@ def test_local_stack_provisioning_signs_with_the_local_ca(
         ops_topic_arn=aws_stack.ops_topic_arn,
         clip_queue_url=aws_stack.queue_url,
         clip_dlq_url=aws_stack.dlq_url,
+        train_queue_url=aws_stack.train_queue_url,
+        train_dlq_url=aws_stack.train_dlq_url,
         iot_data_http_endpoint="http://127.0.0.1:1",
         inbox_dir=str(tmp_path / "inbox"),
         devices_dir=str(tmp_path / "devices"),

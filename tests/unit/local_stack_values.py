@@ -26,6 +26,8 @@ def stack_values(directory: Path, **overrides: Any) -> dict[str, Any]:
         "ops_topic_arn": "arn:aws:sns:us-east-1:123456789012:humwatch-ops",
         "clip_queue_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events",
         "clip_dlq_url": "http://127.0.0.1:5000/123456789012/humwatch-clip-events-dlq",
+        "train_queue_url": "http://127.0.0.1:5000/123456789012/humwatch-train-requests",
+        "train_dlq_url": "http://127.0.0.1:5000/123456789012/humwatch-train-requests-dlq",
         "iot_data_http_endpoint": "http://127.0.0.1:5001",
         "inbox_dir": str(directory / "inbox"),
         "devices_dir": str(directory / "devices"),

@@ -8,7 +8,7 @@ import pytest
 
 from humwatch import contracts as c
 from humwatch.alerts.policy import AlertPolicy
-from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, load_settings
+from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, TrainSettings, load_settings
 from humwatch.errors import ConfigError
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:humwatch-alerts"
@@ -142,3 +142,49 @@ def test_presign_needs_the_table_for_the_upload_quota():
     env = {k: v for k, v in PRESIGN_ENV.items() if k != "HUMWATCH_TABLE"}
     with pytest.raises(ConfigError, match="HUMWATCH_TABLE: required but not set"):
         load_settings(PresignSettings, env)
+
+
+TRAIN_ENV = {"HUMWATCH_BUCKET": "clips-bucket", "HUMWATCH_TABLE": "history"}
+
+
+def test_train_settings_name_a_missing_bucket():
+    # Given train_model's environment without its bucket
+    env = {k: v for k, v in TRAIN_ENV.items() if k != "HUMWATCH_BUCKET"}
+    # When it loads its settings / Then the error names the variable
+    with pytest.raises(ConfigError, match="HUMWATCH_BUCKET: required but not set"):
+        load_settings(TrainSettings, env)
+
+
+def test_train_settings_defaults_need_no_topic_and_never_auto_promote():
+    # Given only the bucket and the table (train_model sends no alerts)
+    s = load_settings(TrainSettings, TRAIN_ENV)
+    # Then a retrain candidate waits for an operator, the gate replays 14 days, and the run's lease
+    # outlives the function's timeout (a retry only takes over a dead run)
+    assert s.auto_promote is False and s.replay_days == 14 and s.min_train_clips == 20
+    assert s.run_lease_s > c.PIPELINE.train_model_timeout_s
+    assert s.run_lease_s < c.PIPELINE.train_queue_visibility_timeout_s
+    assert (s.baseline_clips, s.baseline_hours) == (288, 24.0)
+    assert s.alert_policy == AlertPolicy()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False), ("True", True)])
+def test_auto_promote_parses_true_and_false(value, expected):
+    s = load_settings(TrainSettings, dict(TRAIN_ENV, HUMWATCH_AUTO_PROMOTE=value))
+    assert s.auto_promote is expected
+
+
+def test_a_bad_auto_promote_value_is_named_with_what_was_given():
+    with pytest.raises(ConfigError) as err:
+        load_settings(TrainSettings, dict(TRAIN_ENV, HUMWATCH_AUTO_PROMOTE="sometimes"))
+    (line,) = [ln for ln in err.value.message.splitlines() if "HUMWATCH_AUTO_PROMOTE" in ln]
+    assert "valid boolean" in line and "'sometimes'" in line
+
+
+def test_the_baseline_targets_are_read_by_process_clip():
+    # Given a short baseline for a local stack (`humwatch local up --set ...`)
+    env = dict(PROCESS_ENV, HUMWATCH_BASELINE_CLIPS="60", HUMWATCH_BASELINE_HOURS="1")
+    s = load_settings(ProcessSettings, env)
+    assert (s.baseline_clips, s.baseline_hours) == (60, 1.0)
+    # And a baseline of fewer than 5 clips is refused
+    with pytest.raises(ConfigError, match="HUMWATCH_BASELINE_CLIPS"):
+        load_settings(ProcessSettings, dict(PROCESS_ENV, HUMWATCH_BASELINE_CLIPS="4"))

@@ -123,9 +123,11 @@ def line(result: Estimate, service: str, item_start: str) -> Line:
 def test_given_a_small_fleet_when_priced_then_iot_core_lines_match_hand_computation() -> None:
     result = bill()
     assert usd(result, "IoT Core", "connectivity") == pytest.approx(10 * 730 * 60 * 0.08e-6)
-    # request + answer published + answer delivered + the device's PUBACK: 4 messages per clip
-    assert usd(result, "IoT Core", "messages: uploads") == pytest.approx(87_600 * 4 * 1e-6)
-    assert usd(result, "IoT Core", "messages: heartbeats") == pytest.approx(438_000 * 1e-6)
+    # answer published + answer delivered + the device's PUBACK: 3 messages per clip; the request
+    # and the heartbeats go by Basic Ingest, which IoT Core does not meter as messaging
+    assert usd(result, "IoT Core", "messages: uploads") == pytest.approx(87_600 * 3 * 1e-6)
+    assert usd(result, "IoT Core", "messages: heartbeats") == 0.0
+    # ... but each still triggers its rule, which applies one action
     assert usd(result, "IoT Core", "rules") == pytest.approx((87_600 + 438_000) * 0.30e-6)
     assert usd(result, "IoT Core", "Device Defender audit") == pytest.approx(10 * 0.0011)
 
@@ -133,8 +135,8 @@ def test_given_a_small_fleet_when_priced_then_iot_core_lines_match_hand_computat
 def test_given_answers_received_at_qos_0_when_priced_then_no_puback_is_billed() -> None:
     qos0 = MeasuredInputs({**INPUTS.values, "upload_response_qos": 0}, "test", "test")
     result = bill(inputs=qos0)
-    assert usd(result, "IoT Core", "messages: uploads") == pytest.approx(87_600 * 3 * 1e-6)
-    assert line(result, "IoT Core", "messages: uploads").item == "messages: uploads (3 per clip)"
+    assert usd(result, "IoT Core", "messages: uploads") == pytest.approx(87_600 * 2 * 1e-6)
+    assert line(result, "IoT Core", "messages: uploads").item == "messages: uploads (2 per clip)"
 
 
 def test_given_the_defaults_when_priced_then_heartbeats_follow_the_clip_interval_and_nothing_is_traced() -> (
@@ -142,6 +144,7 @@ def test_given_the_defaults_when_priced_then_heartbeats_follow_the_clip_interval
 ):
     default = bill(Fleet(devices=10))
     assert line(default, "IoT Core", "messages: heartbeats").quantity == pytest.approx(87_600)
+    assert default.fleet.history_days == 90  # the defaults: 90-day retention, history too
     assert "X-Ray" not in default.by_service()
     assert bill(Fleet(devices=10, tracing=True)).by_service()["X-Ray"] > 0
     assert not [ln for ln in bill(Fleet(10, device_defender_audit=False)).lines if "audit" in ln.item]
@@ -149,13 +152,16 @@ def test_given_the_defaults_when_priced_then_heartbeats_follow_the_clip_interval
 
 def test_given_a_small_fleet_when_priced_then_lambda_lines_match_hand_computation() -> None:
     result = bill()
-    assert usd(result, "Lambda", "requests") == pytest.approx((87_600 + 87_600 + DAYS) * 0.2e-6)
+    # clips, batches (one clip each), daily drift runs, one train_model run per device
+    assert usd(result, "Lambda", "requests") == pytest.approx((87_600 + 87_600 + DAYS + 10) * 0.2e-6)
     # presign: (warm 0.02 s + 1% x 1.0 s cold) x 0.5 GB per clip
     assert usd(result, "Lambda", "presign_upload") == pytest.approx(87_600 * 0.03 * 0.5 * 0.0000166667)
     # process_clip, one clip a batch: 0.05 + 1% x 2.0 + 0.1 s at 1 GB
     assert usd(result, "Lambda", "process_clip") == pytest.approx(87_600 * 0.17 * 0.0000166667)
     # drift_check daily: 2 s + 10 x 0.5 s at 1 GB
     assert usd(result, "Lambda", "drift_check") == pytest.approx(DAYS * 7.0 * 0.0000166667)
+    # train_model: 10 devices x one 10.2 s run a month at 1769 MB
+    assert usd(result, "Lambda", "train_model") == pytest.approx(10 * 10.2 * 1769 / 1024 * 0.0000166667)
 
 
 def test_given_a_small_fleet_when_priced_then_s3_lines_match_hand_computation() -> None:
@@ -178,7 +184,7 @@ def test_given_a_small_fleet_when_priced_then_sqs_dynamodb_sns_kms_match_hand_co
     assert usd(result, "DynamoDB", "writes: heartbeats") == pytest.approx(438_000 * 0.625e-6)
     assert usd(result, "DynamoDB", "writes: upload quota") == pytest.approx(87_600 * 0.625e-6)
     assert usd(result, "DynamoDB", "reads") == pytest.approx((87_600 + DAYS * 10 * 30) * 0.125e-6)
-    stored_gb = 2_880 * 365 * 1024 * 1.02 / GB + 10 * 1600 / GB
+    stored_gb = 2_880 * 90 * 1024 * 1.02 / GB + 10 * 1600 / GB
     assert usd(result, "DynamoDB", "storage") == pytest.approx(stored_gb * 0.25)
     assert usd(result, "DynamoDB", "point-in-time") == pytest.approx(stored_gb * 0.2)
     assert usd(result, "SNS", "alert") == pytest.approx(2.8 * 0.5e-6 + 2.8 / 100_000 * 2.0)
@@ -191,9 +197,9 @@ def test_given_a_small_fleet_when_priced_then_cloudwatch_and_xray_match_hand_com
     log_bytes = 87_600 * (1000 + 500 + 600) + DAYS * 2000 + DAYS * 10 * 500
     assert usd(result, "CloudWatch", "log ingestion") == pytest.approx(log_bytes / GB * 0.5)
     assert usd(result, "CloudWatch", "log storage") == pytest.approx(log_bytes / GB * 30 / DAYS * 0.03)
-    assert usd(result, "CloudWatch", "alarms") == pytest.approx(10 * 0.1)
+    assert usd(result, "CloudWatch", "alarms") == pytest.approx(13 * 0.1)
     assert usd(result, "CloudWatch", "dashboard") == pytest.approx(3.0)
-    assert usd(result, "CloudWatch", "custom metrics") == pytest.approx(14 * 0.3)
+    assert usd(result, "CloudWatch", "custom metrics") == pytest.approx(18 * 0.3)
     # under one request a second per function: every invocation is traced
     assert usd(result, "X-Ray", "traces") == pytest.approx((87_600 * 2 + DAYS) * 5e-6)
 
@@ -260,13 +266,29 @@ def test_given_a_longer_retention_when_priced_then_only_clip_storage_and_its_acc
 
 def test_given_slower_heartbeats_when_priced_then_only_heartbeat_lines_fall() -> None:
     base, slow = bill(Fleet(devices=100, heartbeat_interval_s=60)), bill(Fleet(devices=100))
-    assert usd(slow, "IoT Core", "messages: heartbeats") == pytest.approx(
-        usd(base, "IoT Core", "messages: heartbeats") / 5
+    assert line(slow, "IoT Core", "messages: heartbeats").quantity == pytest.approx(
+        line(base, "IoT Core", "messages: heartbeats").quantity / 5
+    )
+    # 100 devices x (one clip every 300 s + one heartbeat every 60 s, then every 300 s), 0.30 a million
+    per_s = 100 * 0.30e-6 * 2_628_000
+    assert usd(base, "IoT Core", "rules") - usd(slow, "IoT Core", "rules") == pytest.approx(
+        per_s * (1 / 60 - 1 / 300)
     )
     assert usd(slow, "DynamoDB", "writes: heartbeats") == pytest.approx(
         usd(base, "DynamoDB", "writes: heartbeats") / 5
     )
     assert usd(slow, "S3", "PUT") == usd(base, "S3", "PUT")
+
+
+def test_given_a_year_of_history_when_priced_then_only_dynamodb_storage_and_its_backup_grow() -> None:
+    base, year = bill(Fleet(devices=100)), bill(Fleet(devices=100, history_days=365))
+    changed = {ln.item for ln, other in zip(base.lines, year.lines, strict=True) if ln.usd != other.usd}
+    assert changed == {line(base, "DynamoDB", "storage").item, line(base, "DynamoDB", "point-in-time").item}
+    history_gb = 288 * 100 * 1024 * 1.02 / GB  # a day of clip items, 1 KiB each, 2% twice
+    assert usd(year, "DynamoDB", "storage") - usd(base, "DynamoDB", "storage") == pytest.approx(
+        history_gb * (365 - 90) * 0.25
+    )
+    assert line(year, "DynamoDB", "storage").item == "storage (365 days of history)"
 
 
 def test_given_archiving_when_priced_then_transitions_and_the_90_day_minimum_are_charged() -> None:
@@ -387,6 +409,7 @@ def test_given_json_format_when_run_then_it_prints_per_device_month_and_every_li
     )
     assert data["per_device_month_usd"] == pytest.approx(data["total_usd"] / 1000, rel=1e-4)
     assert data["fleet"]["devices"] == 1000 and data["region"] == "us-east-1"
+    assert data["fleet"]["history_days"] == 90 and data["fleet"]["retention_days"] == 90
     services = {entry["service"] for entry in data["lines"]}
     assert services == {"IoT Core", "Lambda", "S3", "SQS", "DynamoDB", "SNS", "KMS", "CloudWatch"}
     traced = json.loads(CliRunner().invoke(cli, ["cost", "--tracing", "--format", "json"]).output)

@@ -12,7 +12,7 @@ from humwatch import contracts
 from humwatch.dal.sqs_queue import QueueMessage
 from humwatch.errors import ConfigError
 from humwatch.local.alert_inbox import parse_sns_envelope
-from humwatch.local.iot_rules import rule_event
+from humwatch.local.iot_rules import TopicRule, rule_event
 from humwatch.local.schedule import scheduled_event
 from humwatch.local.settings import LocalStackOptions
 from humwatch.local.sqs_event_source import failed_message_ids, sqs_lambda_event
@@ -84,6 +84,28 @@ def test_given_upload_request_then_only_the_contract_fields_and_the_topic_thing_
     payload = b'{"clip_id": "c", "size": 10, "thing": "fan-99", "key": "clips/fan-99/x.flac"}'
     event = rule_event("humwatch/fan-01/upload/request", payload, contracts.upload_request_rule_event)
     assert event == {"clip_id": "c", "size": 10, "thing": "fan-01"}
+
+
+@pytest.mark.parametrize(
+    ("published_on", "seen"),
+    [
+        # Basic Ingest to this rule: the rule sees the topic without `$aws/rules/<rule>/`
+        (contracts.upload_request_ingest_topic("fan-01"), "humwatch/fan-01/upload/request"),
+        ("humwatch/fan-01/upload/request", "humwatch/fan-01/upload/request"),
+        # Basic Ingest to another rule, or a topic outside the rule's FROM: not this rule's
+        (contracts.basic_ingest_topic(contracts.TELEMETRY_RULE, "humwatch/fan-01/upload/request"), None),
+        (contracts.telemetry_ingest_topic("fan-01"), None),
+    ],
+)
+def test_given_a_published_topic_then_the_rule_sees_it_as_iot_core_would(
+    published_on: str, seen: str | None
+) -> None:
+    rule = TopicRule(contracts.UPLOAD_REQUEST_RULE, contracts.UPLOAD_REQUEST_FILTER, lambda event: None)
+    assert rule.rule_topic(published_on) == seen
+    assert rule.subscriptions == (
+        "humwatch/+/upload/request",
+        "$aws/rules/humwatch_upload_request/humwatch/+/upload/request",
+    )
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[1, 2]"])

@@ -11,7 +11,8 @@ import pytest
 
 from humwatch.alerts.policy import AlertState, ClipFlag, Severity
 from humwatch.errors import AlreadyExists, ConfigError
-from humwatch.ops.devices import SilencePolicy, alert_text, device_status, silence
+from humwatch.learning.selection import BaselineProgress
+from humwatch.ops.devices import DEVICE_COLUMNS, SilencePolicy, alert_text, device_status, silence
 from humwatch.ops.provision import (
     CaptureDefaults,
     SpoolDefaults,
@@ -20,7 +21,15 @@ from humwatch.ops.provision import (
     edge_config_toml,
 )
 from humwatch.ops.report import LabelCounts, drift_summary
-from humwatch.records import ClipRecord, ClipStatus, DeviceInfo, DeviceState, Label, TelemetryRecord
+from humwatch.records import (
+    ClipRecord,
+    ClipStatus,
+    DeviceInfo,
+    DeviceLifecycle,
+    DeviceState,
+    Label,
+    TelemetryRecord,
+)
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 POLICY = SilencePolicy(clip_interval_s=300, after_intervals=3)  # silent after 15 min
@@ -139,6 +148,61 @@ def test_device_status_model_and_window() -> None:
     assert (unpublished.model_version, unpublished.row(now=NOW)["model"]) == (None, "ghost")
 
 
+def test_a_learning_device_row_shows_its_state_and_baseline_progress_in_the_note() -> None:
+    # Given a device learning its normal again (it has a model of its own from before, and the last
+    # training run left a note), 37 baseline clips over 3.1 h so far
+    since = NOW - timedelta(hours=4)
+    info = DeviceInfo(
+        thing="fan-02",
+        model_id="fan-02",
+        created_at=NOW - timedelta(days=30),
+        state=DeviceLifecycle.LEARNING,
+        learning_since=since,
+        training_note="candidate 20261126T100000Z failed its gate; learning again",
+    )
+    progress = BaselineProgress(
+        clips=37,
+        needed_clips=0,
+        span=timedelta(hours=3.1),
+        needed_span=timedelta(0),
+        first_at=since,
+        last_at=since + timedelta(hours=3.1),
+    )
+    # When `humwatch devices` builds its row
+    status = device_status(
+        info, None, None, default_model="fan-demo", policy=POLICY, now=NOW, baseline=progress
+    )
+    row = status.row(now=NOW)
+    # Then the STATE column says learning, the note leads with the baseline and keeps the run's note,
+    # and the model is the device's own (nothing scores it now; the default model does not either)
+    assert "state" in DEVICE_COLUMNS and "note" in DEVICE_COLUMNS
+    assert row["state"] == "learning" and status.learning_since == since
+    assert row["note"] == (
+        "baseline 37 clips over 3.1 h; candidate 20261126T100000Z failed its gate; learning again"
+    )
+    assert (status.model_id, status.model_source) == ("fan-02", "device")
+
+
+def test_a_monitoring_device_row_shows_only_a_training_note() -> None:
+    # Given a monitored device whose retrain candidate waits for an operator, and one with no note
+    waiting = DeviceInfo(
+        thing="fan-03",
+        model_id="fan-03",
+        created_at=NOW - timedelta(days=30),
+        training_note="candidate v2 passed its gate; waiting: humwatch model promote fan-03 v2",
+    )
+    plain = waiting.model_copy(update={"training_note": None})
+    # When their rows are built
+    rows = [
+        device_status(info, None, None, default_model=None, policy=POLICY, now=NOW).row(now=NOW)
+        for info in (waiting, plain)
+    ]
+    # Then both say monitoring; the note is the run's note, or "-" when there is none
+    assert [r["state"] for r in rows] == ["monitoring", "monitoring"]
+    assert rows[0]["note"] == "candidate v2 passed its gate; waiting: humwatch model promote fan-03 v2"
+    assert rows[1]["note"] == "-"
+
+
 def _clip(anomaly: bool, label: Label | None, status: ClipStatus = ClipStatus.SCORED) -> ClipRecord:
     return ClipRecord(
         thing="t",
@@ -207,7 +271,8 @@ def test_edge_config_is_valid_toml_with_escaped_values() -> None:
         "sample_rate": 16000,
     }
     assert set(doc["spool"]) == {"dir", "max_bytes", "max_clips"}
-    assert "humwatch/fan-04/upload/request" in text  # the topics are named for whoever reads the file
+    # the topics are named for whoever reads the file
+    assert "$aws/rules/humwatch_upload_request/humwatch/fan-04/upload/request" in text
 
 
 def test_root_ca_from_a_bundle_or_a_download(tmp_path: Path) -> None:

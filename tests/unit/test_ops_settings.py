@@ -182,12 +182,13 @@ def test_an_invalid_local_settings_file_is_a_clear_error(tmp_path: Path) -> None
 def test_outputs_are_read_by_the_keys_the_cdk_app_declares() -> None:
     # Given every output the stack declares (docs/deploy.md)
     outputs = {key.value: f"value-of-{key.value}" for key in StackOutput}
-    # Then exactly the four names resolve; the command outputs are hints, never values
+    # Then exactly the five names resolve; the command outputs are hints, never values
     assert from_outputs(outputs) == {
         "table": "value-of-HistoryTableName",
         "bucket": "value-of-ClipsBucketName",
         "iot_policy": "value-of-DevicePolicyName",
         "alert_topic_arn": "value-of-AlertTopicArn",
+        "train_queue_url": "value-of-TrainQueueUrl",
     }
 
 

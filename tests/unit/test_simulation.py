@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 
@@ -13,12 +15,16 @@ from humwatch.research.simulation import (
     DriftModel,
     NormalPool,
     SimulationPlan,
+    TrainingMode,
     first_alert_delay,
+    first_day_split,
     flags_from_ratios,
     recommend,
     replay,
     run_simulation,
+    run_training_comparison,
 )
+from humwatch.research.simulation.machine import prepare_machine
 
 
 def test_three_of_five_fires_on_the_third_anomalous_clip_and_respects_the_cooldown() -> None:
@@ -168,3 +174,126 @@ def test_the_whole_loop_counts_false_alerts_and_detects_an_obvious_fault(tmp_pat
         for summary in row["step_fault_delay"].values():
             assert summary["detected"] == 1 and summary["max_min"] == delay
     assert report["recommended"]["k"] == 3 and report["recommended"]["evidence"] == 2.5
+    # And the report says the model was trained offline across the envelope (the default mode)
+    assert report["plan"]["training"] == "envelope" and report["plan"]["train_clips"] == 12
+
+
+def _tiny_plan(**changes: object) -> SimulationPlan:
+    """One machine, one replayed day, a one-hour baseline (12 clips) in first-day mode."""
+    plan = SimulationPlan(
+        machines=1,
+        days=1,
+        train_clips=12,
+        baseline_hours=1.0,
+        cells=2,
+        per_cell=3,
+        fault_streams=1,
+        step_clips=6,
+        ramp_max_clips=12,
+        ramp_hours=1.0,
+        policies=((5, 8),),
+        fprs=(0.02,),
+        evidences=(2.5,),
+    )
+    return plan.with_grid(**changes)
+
+
+class _RecordingSource:
+    """The stand-in machine, remembering the (level dB, speed offset) of every clip it makes."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[float, float]] = []
+
+    def __call__(
+        self,
+        machine_seed: int,
+        *,
+        fault: str | None,
+        severity: float,
+        speed_offset: float,
+        gain_db: float,
+        seed: int,
+    ) -> np.ndarray:
+        self.states.append((gain_db, speed_offset))
+        return _tone_source(
+            machine_seed,
+            fault=fault,
+            severity=severity,
+            speed_offset=speed_offset,
+            gain_db=gain_db,
+            seed=seed,
+        )
+
+
+def test_a_device_commissioned_on_its_first_day_trains_on_that_days_drift_path() -> None:
+    # Given a first-day plan (a 1 h baseline: 12 clips) and the drift path its generator draws
+    plan = _tiny_plan(training=TrainingMode.FIRST_DAY)
+    first_day, after = first_day_split(plan.drift, 12, plan.normal_slots(), np.random.default_rng(7))
+    source = _RecordingSource()
+    # When the machine is prepared from a generator in the same state
+    machine = prepare_machine(plan, 200, source, np.random.default_rng(7), lambda _n: None)
+    # Then its 12 training clips are made at the path's first 12 states, in order...
+    trained_at = np.array(source.states[:12])
+    assert plan.training_clips() == 12
+    np.testing.assert_array_equal(trained_at[:, 0], first_day[0])
+    np.testing.assert_array_equal(trained_at[:, 1], first_day[1])
+    # ...a slowly moving path, not states drawn across the envelope...
+    assert np.abs(np.diff(trained_at[:, 0])).max() < 0.2
+    # ...and the replayed stream is the same path from the slot after the baseline on
+    np.testing.assert_array_equal(machine.levels, after[0])
+    np.testing.assert_array_equal(machine.speeds, after[1])
+    assert len(machine.levels) == plan.normal_slots()
+
+
+def test_envelope_training_draws_its_clips_across_the_whole_envelope() -> None:
+    # Given the default (offline) mode
+    plan = _tiny_plan(train_clips=40)
+    source = _RecordingSource()
+    # When the machine is prepared
+    prepare_machine(plan, 200, source, np.random.default_rng(7), lambda _n: None)
+    # Then consecutive training clips jump around the envelope instead of following a path
+    levels = np.array(source.states[:40])[:, 0]
+    assert np.abs(np.diff(levels)).max() > 1.0
+    assert np.abs(levels).max() <= plan.drift.level_drift_db
+
+
+def test_the_first_day_is_the_products_baseline_of_288_clips() -> None:
+    # cdk.json baselineClips / baselineHours: 288 clips over 24 h
+    assert SimulationPlan(training=TrainingMode.FIRST_DAY).training_clips() == 288
+    assert SimulationPlan().training_clips() == SimulationPlan().train_clips
+
+
+def test_both_modes_run_on_the_same_machines_and_are_named_side_by_side(tmp_path: Path) -> None:
+    # Given the default policy's grid point and the stand-in machine
+    plan = _tiny_plan()
+    # When both training modes run
+    result = run_training_comparison(plan, tmp_path, source=_tone_source)
+    # Then each mode's report names its mode, and they covered the same machines
+    reports = result["reports"]
+    assert [reports[m]["plan"]["training"] for m in ("envelope", "first-day")] == ["envelope", "first-day"]
+    assert reports["envelope"]["plan"]["machine_seeds"] == reports["first-day"]["plan"]["machine_seeds"]
+    # And the side-by-side row pools each mode's step streams over the faults
+    row = result["comparison"]["grid"][0]
+    assert row["default_policy"]
+    for mode in ("envelope", "first-day"):
+        steps = reports[mode]["grid"][0]["step_fault_delay"].values()
+        assert row[mode]["steps_within_30_min"] == sum(s["within_30_min"] for s in steps)
+        assert row[mode]["step_streams"] == 5
+    # And alerts.md/alerts.json say which mode each number comes from
+    markdown = (tmp_path / "alerts.md").read_text()
+    assert "commissioning (`--training first-day`)" in markdown
+    assert "offline (`--training envelope`)" in markdown
+    assert "| **5/8 or evidence 2.5 @ 0.02** (default" in markdown
+    assert json.loads((tmp_path / "alerts.json").read_text())["comparison"]["modes"] == [
+        "envelope",
+        "first-day",
+    ]
+
+
+def test_a_single_first_day_report_names_its_mode(tmp_path: Path) -> None:
+    # Given a first-day run written to a folder
+    run_simulation(_tiny_plan(training=TrainingMode.FIRST_DAY), tmp_path, source=_tone_source)
+    # Then alerts.json and alerts.md say the model learnt the machine's first day
+    report = json.loads((tmp_path / "alerts.json").read_text())
+    assert report["plan"]["training"] == "first-day" and report["plan"]["train_clips"] == 12
+    assert "Training: commissioning (`--training first-day`)" in (tmp_path / "alerts.md").read_text()

@@ -6,9 +6,13 @@ false alerts per machine-month on normal streams and minutes from fault onset to
 for a grid of (k, n, evidence threshold, target FPR).
 
 How a stream is made (and what is approximated, to stay within minutes on 2 cores):
-- Each machine (`humwatch.research.synth.MachineSpec.from_seed`) gets a detector trained on
-  `train_clips` normal clips drawn across its normal operating range (level and speed inside the
-  drift envelope below), calibrated out-of-fold exactly as `humwatch train` does (`machine`).
+- Each machine (`humwatch.research.synth.MachineSpec.from_seed`) gets a detector calibrated
+  out-of-fold exactly as `humwatch train` does (`machine`), trained in one of two modes
+  (`training`): `envelope` (default, offline) on `train_clips` normal clips drawn across its
+  normal operating range (level and speed inside the drift envelope below); `first-day`
+  (commissioning, as a device provisioned without a model learns its normal) on the 288 clips of
+  the first day of its own drift path, the normal stream then replayed from day 2. `compare` runs
+  both on the same machines and puts them side by side.
 - Normal operation drifts slowly: level (dB) and speed offset each follow a daily cycle plus a
   slow random walk (mean-reverting) bounded by `level_drift_db` / `speed_drift` (`drift`).
 - Scores are real: synthetic 10 s clips scored by the trained ONNX model with onnxruntime. To
@@ -24,6 +28,7 @@ How a stream is made (and what is approximated, to stay within minutes on 2 core
   point replays the same scores (`policy_replay`), and `report` sums them over machines.
 """
 
+from humwatch.research.simulation.compare import run_training_comparison
 from humwatch.research.simulation.drift import DriftModel, NormalPool, build_pool
 from humwatch.research.simulation.plan import FAULT_NAMES, PolicyPoint, SimulationPlan
 from humwatch.research.simulation.policy_replay import (
@@ -38,6 +43,7 @@ from humwatch.research.simulation.policy_replay import (
 from humwatch.research.simulation.report import recommend, render_alerts_markdown, rule_text
 from humwatch.research.simulation.run import run_simulation
 from humwatch.research.simulation.sources import ClipScorer, ClipSource, synth_source
+from humwatch.research.simulation.training import TrainingMode, baseline_slots, first_day_split
 
 __all__ = [
     "CLIP_INTERVAL",
@@ -51,13 +57,17 @@ __all__ = [
     "NormalPool",
     "PolicyPoint",
     "SimulationPlan",
+    "TrainingMode",
+    "baseline_slots",
     "build_pool",
     "first_alert_delay",
+    "first_day_split",
     "flags_from_ratios",
     "recommend",
     "render_alerts_markdown",
     "replay",
     "rule_text",
     "run_simulation",
+    "run_training_comparison",
     "synth_source",
 ]

@@ -1,4 +1,7 @@
-"""One simulated machine's detector: trained on drifting normal clips, calibrated per target FPR."""
+"""One simulated machine's detector: trained on drifting normal clips, calibrated per target FPR.
+
+Which drift states the training clips are made at is the plan's training mode (`training`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import numpy as np
 from humwatch.alerts.evidence import normal_gap
 from humwatch.research.simulation.drift import NormalPool, build_pool
 from humwatch.research.simulation.sources import ClipScorer, ClipSource
+from humwatch.research.simulation.training import DriftPath, TrainingMode, first_day_split
 
 if TYPE_CHECKING:
     from humwatch.research.simulation.plan import SimulationPlan
@@ -51,10 +55,11 @@ def train_machine(
     plan: SimulationPlan,
     machine_seed: int,
     source: ClipSource,
+    states: DriftPath,
     rng: np.random.Generator,
     tick: Callable[[int], None],
 ) -> tuple[TrainedMachine, ClipScorer]:
-    """Train a spectral-gauss model on `plan.train_clips` normal clips spread over the drift envelope.
+    """Train a spectral-gauss model on one normal clip per drift state of `states` (level, speed).
 
     Thresholds for every target FPR of the grid are fitted on the same out-of-fold scores, exactly
     as `humwatch train` calibrates, so the grid's FPRs replay the same scores.
@@ -63,7 +68,7 @@ def train_machine(
     from humwatch.features import FeatureParams
     from humwatch.model.calibration import fit_threshold
 
-    levels, speeds = plan.drift.sample(plan.train_clips, rng)
+    levels, speeds = states
     clips = []
     for level, speed in zip(levels, speeds, strict=True):
         clips.append(
@@ -123,8 +128,17 @@ def prepare_machine(
     rng: np.random.Generator,
     tick: Callable[[int], None],
 ) -> SimulatedMachine:
-    """Train the machine's model, score its pool of normal clips and draw its drift path."""
-    trained, scorer = train_machine(plan, machine_seed, source, rng, tick)
+    """Train the machine's model, score its pool of normal clips and draw its drift path.
+
+    The generator is drawn from in the same order as before training modes existed, so envelope
+    runs reproduce earlier results; first-day draws its whole path first, as training needs it.
+    """
+    stream: DriftPath | None = None
+    if plan.training is TrainingMode.FIRST_DAY:
+        train_states, stream = first_day_split(plan.drift, plan.training_clips(), plan.normal_slots(), rng)
+    else:
+        train_states = plan.drift.sample(plan.train_clips, rng)
+    trained, scorer = train_machine(plan, machine_seed, source, train_states, rng, tick)
     pool = build_pool(
         machine_seed,
         source,
@@ -135,5 +149,5 @@ def prepare_machine(
         seed=int(rng.integers(2**31)),
         progress=tick,
     )
-    levels, speeds = plan.drift.trajectory(plan.normal_slots(), rng)
+    levels, speeds = stream if stream is not None else plan.drift.trajectory(plan.normal_slots(), rng)
     return SimulatedMachine(trained, source, scorer, pool, levels, speeds)

@@ -11,6 +11,7 @@ from humwatch.alerts.policy import AlertPolicy
 from humwatch.model.calibration import RECOMMENDED_TRAIN_CLIPS
 from humwatch.research.simulation.drift import DriftModel
 from humwatch.research.simulation.policy_replay import CLIP_INTERVAL, CLIP_INTERVAL_MIN
+from humwatch.research.simulation.training import BASELINE_HOURS, TrainingMode, baseline_slots
 
 FAULT_NAMES: tuple[str, ...] = ("bearing", "imbalance", "rubbing", "speed", "blade")
 
@@ -48,7 +49,9 @@ class SimulationPlan:
     # About 17 hours of 5-minute clips: what `humwatch train` should get (docs/detectors.md: with
     # 40 clips the shrinkage Gaussians are wider and 41 instead of 55 of 60 step faults alerted
     # within 30 minutes at the default policy).
-    train_clips: int = RECOMMENDED_TRAIN_CLIPS
+    train_clips: int = RECOMMENDED_TRAIN_CLIPS  # envelope mode; first-day trains on its baseline
+    training: TrainingMode = TrainingMode.ENVELOPE  # where training clips come from (`training`)
+    baseline_hours: float = BASELINE_HOURS  # first-day mode: the first clips of this span
     cells: int = 4
     # A pooled clip can be drawn many times, so a small pool over-counts coincidences of rare
     # high-scoring clips (what k-of-n and evidence false alerts are made of): with 16 clips per
@@ -86,8 +89,17 @@ class SimulationPlan:
     def machine_seeds(self) -> list[int]:
         return [self.first_machine_seed + m for m in range(self.machines)]
 
+    def training_clips(self) -> int:
+        """Normal clips each machine's model is trained on in this plan's training mode."""
+        if self.training is TrainingMode.FIRST_DAY:
+            return baseline_slots(self.baseline_hours)
+        return self.train_clips
+
+    def describe_training(self) -> str:
+        return self.training.describe(self.training_clips(), self.baseline_hours)
+
     def normal_slots(self) -> int:
-        """5-minute clips in one machine's normal stream."""
+        """5-minute clips in one machine's replayed normal stream (first-day: after the baseline)."""
         return int(self.days * 24 * 60 / CLIP_INTERVAL_MIN)
 
     def longest_window(self) -> int:
@@ -98,7 +110,7 @@ class SimulationPlan:
         """Clips synthesised per machine that progress counts (ramps stop early, so are not counted)."""
         pool = self.cells**2 * self.per_cell
         steps = len(FAULT_NAMES) * self.fault_streams * self.step_clips
-        return self.train_clips + pool + steps
+        return self.training_clips() + pool + steps
 
     def ramp_severities(self) -> Iterator[float]:
         """Severity of each clip after a ramp's onset: 0 -> 1 over `ramp_hours`, then held at 1."""

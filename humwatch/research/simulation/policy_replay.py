@@ -6,27 +6,27 @@ runs, so the simulation counts the alerts the product would send.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from humwatch.alerts.evidence import DEFAULT_NORMAL_GAP
-from humwatch.alerts.policy import AlertPolicy, AlertState, ClipFlag, evaluate
+from humwatch.alerts.policy import AlertPolicy, AlertState, ClipFlag, evaluate, replay
 
 CLIP_INTERVAL = timedelta(minutes=5)
 CLIP_INTERVAL_MIN = CLIP_INTERVAL.total_seconds() / 60.0
 MINUTES_PER_MONTH = 30 * 24 * 60
 STREAM_START = datetime(2026, 1, 5, tzinfo=UTC)  # capture time of a stream's first clip
 
-
-def replay(policy: AlertPolicy, flags: Iterable[ClipFlag], state: AlertState | None = None) -> list[datetime]:
-    """Capture times of the clips whose arrival made the policy send an alert."""
-    state = state or AlertState()
-    sent = []
-    for flag in flags:
-        state, decision = evaluate(policy, state, flag)
-        if decision is not None:
-            sent.append(flag.captured_at)
-    return sent
+# `replay` lives with the policy (train_model's gate replays a device's history with it too).
+__all__ = [
+    "CLIP_INTERVAL",
+    "MINUTES_PER_MONTH",
+    "STREAM_START",
+    "AlertFollower",
+    "first_alert_delay",
+    "flags_from_ratios",
+    "replay",
+]
 
 
 def flags_from_ratios(

@@ -122,7 +122,9 @@ def build_report(
             "snr_db": plan.snr_db,
             "step_severity": plan.severity,
             "ramp_hours": plan.ramp_hours,
-            "train_clips": plan.train_clips,
+            "training": str(plan.training),
+            "training_description": plan.describe_training(),
+            "train_clips": plan.training_clips(),
             "pool": f"{plan.cells}x{plan.cells} drift cells x {plan.per_cell} clips",
             "drift": {"level_db": plan.drift.level_drift_db, "speed": plan.drift.speed_drift},
             "cooldown_min": plan.cooldown_min,
@@ -157,6 +159,8 @@ def render_alerts_markdown(report: dict[str, Any]) -> str:
         "minutes from the first faulty clip to the first alert, median/worst (detected/streams), "
         f"'-' = not within the hour scored. Ramps: severity 0 -> 1 over {plan['ramp_hours']:g} h, "
         "median minutes to the first alert.",
+        "",
+        f"Training: {plan['training_description']}.",
         "",
         "| rule | target FPR | normal clip FPR | false alerts / machine-month | "
         + " | ".join(f"{f} step" for f in faults)
