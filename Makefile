@@ -57,7 +57,7 @@ demo: $(STAMP) $(EDGE_STAMP) mosquitto  ## run the whole pipeline locally (no AW
 
 test: setup mosquitto  ## the template scan, then every test suite, fastest first
 	@$(MAKE) --no-print-directory scan
-	$(PY) -m pytest -q tests/unit tests/integration tests/infra tests/e2e edge-uploader/tests
+	$(PY) -m pytest -q tests/unit tests/integration tests/infra tests/e2e tests/browser edge-uploader/tests
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit

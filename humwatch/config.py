@@ -5,7 +5,8 @@ bad variable on its own line, so a misconfigured deployment fails on its first i
 readable message instead of mid-batch. Defaults come from `humwatch.contracts.PIPELINE`.
 
 Each function gets its own settings class with exactly the resources it needs:
-`PresignSettings`, `ProcessSettings`, `DriftSettings`, `TrainSettings` (`load_settings(cls)`).
+`PresignSettings`, `ProcessSettings`, `DriftSettings`, `TrainSettings`, `ConsoleSettings`
+(`load_settings(cls)`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ _TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 # Hard ceiling for presigned URLs: a leaked URL must stop working soon.
 MAX_URL_EXPIRY_S = 900
+# The console's audio links live at most 5 minutes: long enough to press play, short enough that
+# a copied link is useless soon after.
+MAX_AUDIO_URL_EXPIRY_S = 300
+
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 
 # Upload URLs a device may ask for per clock hour, as a multiple of what it needs at its interval:
 # room for retries and for draining a spool after an outage, not for a leaked certificate.
@@ -120,13 +127,22 @@ class _BaselineSettings(BaseSettings):
     baseline_hours: float = Field(24.0, alias="HUMWATCH_BASELINE_HOURS", gt=0, le=24 * 90)
 
 
-class _TableSettings(_StorageSettings):
+class _SilenceSettings(BaseSettings):
+    """When a device counts as silent: no clip for this many capture intervals."""
+
+    clip_interval_s: int = Field(300, alias="HUMWATCH_CLIP_INTERVAL_S", ge=1, le=86_400)
+    silent_after_intervals: int = Field(3, alias="HUMWATCH_SILENT_AFTER_INTERVALS", ge=1, le=10_000)
+
+    @property
+    def silent_after(self) -> timedelta:
+        return timedelta(seconds=self.clip_interval_s * self.silent_after_intervals)
+
+
+class _TableSettings(_StorageSettings, _SilenceSettings):
     alert_topic_arn: str = Field(alias="HUMWATCH_ALERT_TOPIC_ARN")
     # Drift/silence notices go here when set, else to the alert topic.
     ops_topic_arn: str | None = Field(None, alias="HUMWATCH_OPS_TOPIC_ARN")
     default_model_id: str | None = Field(None, alias="HUMWATCH_DEFAULT_MODEL_ID")
-    clip_interval_s: int = Field(300, alias="HUMWATCH_CLIP_INTERVAL_S", ge=1, le=86_400)
-    silent_after_intervals: int = Field(3, alias="HUMWATCH_SILENT_AFTER_INTERVALS", ge=1, le=10_000)
 
     @field_validator("alert_topic_arn", "ops_topic_arn")
     @classmethod
@@ -138,10 +154,6 @@ class _TableSettings(_StorageSettings):
     @property
     def notice_topic_arn(self) -> str:
         return self.ops_topic_arn or self.alert_topic_arn
-
-    @property
-    def silent_after(self) -> timedelta:
-        return timedelta(seconds=self.clip_interval_s * self.silent_after_intervals)
 
 
 class PresignSettings(_StorageSettings):
@@ -175,6 +187,17 @@ class ProcessSettings(_TableSettings, _AlertPolicySettings, _BaselineSettings):
     # Where a completed baseline asks for training. Unset: learning devices keep learning, and
     # each clip logs a warning that says so.
     train_queue_url: str | None = Field(None, alias="HUMWATCH_TRAIN_QUEUE_URL", min_length=1)
+    # The operator console (CDK: the CloudFront URL): alerts end with a link to the clip's page.
+    console_url: str | None = Field(None, alias="HUMWATCH_CONSOLE_URL")
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str | None) -> str | None:
+        if value is not None and not _URL_RE.match(value):
+            raise ValueError(
+                "must be an http(s) URL (the console's address, e.g. https://d1234.cloudfront.net)"
+            )
+        return value.rstrip("/") if value else value
 
 
 class TrainSettings(_StorageSettings, _AlertPolicySettings, _BaselineSettings):
@@ -201,6 +224,28 @@ class DriftSettings(_TableSettings):
     drift_window_h: float = Field(24.0, alias="HUMWATCH_DRIFT_WINDOW_H", gt=0, le=24 * 90)
     drift_min_clips: int = Field(20, alias="HUMWATCH_DRIFT_MIN_CLIPS", ge=2)
     drift_cooldown_h: float = Field(72.0, alias="HUMWATCH_DRIFT_COOLDOWN_H", ge=0)
+
+
+class ConsoleSettings(_StorageSettings, _SilenceSettings):
+    """console_api: the operator console's API (reads history and models, presigns audio GETs,
+    labels, acknowledges, promotes)."""
+
+    # The console's origin (scheme://host[:port]): the only one its API answers CORS for.
+    console_origin: str = Field(alias="HUMWATCH_CONSOLE_ORIGIN")
+    audio_url_expiry_s: int = Field(
+        MAX_AUDIO_URL_EXPIRY_S, alias="HUMWATCH_AUDIO_URL_EXPIRY_S", ge=1, le=MAX_AUDIO_URL_EXPIRY_S
+    )
+    max_clip_bytes: int = Field(c.PIPELINE.max_clip_bytes, alias="HUMWATCH_MAX_CLIP_BYTES", ge=1)
+
+    @field_validator("console_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not _ORIGIN_RE.match(value):
+            raise ValueError(
+                "must be an origin: scheme://host[:port], no path (e.g. https://d1234.cloudfront.net)"
+            )
+        return value
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

@@ -329,6 +329,11 @@ class StackOutput(StrEnum):
     PROVISION_DEVICE_COMMAND = "ProvisionDeviceCommand"
     DASHBOARD = "DashboardName"
     TRAIN_QUEUE_URL = "TrainQueueUrl"
+    # The operator console (only when cdk.json's `console` is on, the default).
+    CONSOLE_URL = "ConsoleUrl"
+    CONSOLE_API_URL = "ConsoleApiUrl"
+    CONSOLE_USER_POOL_ID = "ConsoleUserPoolId"
+    CONSOLE_USER_POOL_CLIENT_ID = "ConsoleUserPoolClientId"
 
 
 # Environment variables read by humwatch.config (Lambda and local stack alike).
@@ -337,6 +342,30 @@ ENV_TABLE = "HUMWATCH_TABLE"
 ENV_ALERT_TOPIC_ARN = "HUMWATCH_ALERT_TOPIC_ARN"
 ENV_IOT_DATA_ENDPOINT = "HUMWATCH_IOT_DATA_ENDPOINT"
 ENV_TRAIN_QUEUE_URL = "HUMWATCH_TRAIN_QUEUE_URL"
+ENV_CONSOLE_ORIGIN = "HUMWATCH_CONSOLE_ORIGIN"  # console_api: the only origin CORS allows
+ENV_CONSOLE_URL = "HUMWATCH_CONSOLE_URL"  # process_clip: alerts link to the clip's console page
+
+
+# --- The operator console (docs/console.md) -------------------------------------------------------
+# Cognito groups (locally: the token stand-in's): viewers read and listen, operators also write.
+CONSOLE_VIEWERS = "viewers"
+CONSOLE_OPERATORS = "operators"
+# The console API's routes as API Gateway names them (`METHOD /path/{param}`): the CDK app
+# declares exactly these with the JWT authorizer, the local API server matches exactly these, and
+# the function's resolver serves exactly these (tests/unit/test_console_routes.py checks).
+CONSOLE_API_ROUTES: tuple[str, ...] = (
+    "GET /me",
+    "GET /devices",
+    "GET /devices/{thing}",
+    "GET /devices/{thing}/clips",
+    "GET /devices/{thing}/clips/{clip_id}",
+    "POST /devices/{thing}/clips/{clip_id}/label",
+    "POST /devices/{thing}/ack",
+    "GET /models",
+    "GET /devices/{thing}/candidates",
+    "POST /devices/{thing}/promote",
+    "POST /devices/{thing}/rollback",
+)
 
 
 class PipelineSettings(BaseModel):
@@ -360,6 +389,8 @@ class PipelineSettings(BaseModel):
     train_model_timeout_s: int = 900
     train_queue_visibility_timeout_s: int = 5400  # 6x the timeout, as for the clip queue
     train_max_receive_count: int = 3
+    # console_api answers a person waiting in a browser: API Gateway gives up on it after 29 s.
+    console_api_timeout_s: int = 29
 
 
 PIPELINE = PipelineSettings()

@@ -287,6 +287,11 @@ def run_demo(workdir: Path, n_clips: int) -> int:
         stack.start()
         # The operator commands find the running stack through this file (see --local).
         shutil.copy(stack.workdir / "local-stack.json", workdir / "local-stack.json")
+        if stack.info.console_url:
+            _say(
+                f"  operator console: {stack.info.console_url}  "
+                f"(sign in as operator / {stack.info.console_users['operator']}) while the demo runs"
+            )
         view = _run_devices(stack, plan, folders, model_dir, n_clips, devices)
         _report(stack, plan, view)
     except KeyboardInterrupt:
@@ -433,12 +438,19 @@ def _report(stack: LocalStack, plan: list[DeviceScript], view: LiveView) -> None
         f"dead-letter queue: {stack.dlq.depth()} message(s)"
     )
     out = stack.workdir.parent
+    console = "humwatch local up prints its address and sign-in (docs/console.md)"
+    if stack.info.console_url:
+        console = (
+            f"{stack.info.console_url} (operator / {stack.info.console_users['operator']}) until the "
+            f"demo ends;\n                                     then {console}"
+        )
     _say(
         "\nWhere to look next:\n"
         f"  - alerts as an operator gets them: {stack.inbox.directory}/\n"
         f"  - device configs, certs, edge logs: {stack.workdir / 'devices'}/\n"
         "  - run the stack yourself:          humwatch local up   (then, in another terminal)\n"
         "                                     humwatch devices --local; humwatch history --local\n"
+        f"  - the operator console (web):      {console}\n"
         "  - train on your own recordings:    humwatch train DATA --out model/; humwatch evaluate ...\n"
         "  - deploy to AWS:                   cdk/node_modules/.bin/cdk deploy   (see docs/deploy.md)\n"
         f"  - docs: docs/local-stack.md, docs/architecture.md   (demo files: {out}/)"

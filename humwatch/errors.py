@@ -120,6 +120,21 @@ class ConflictError(HumwatchError):
     code = "conflict"
 
 
+class Unauthenticated(HumwatchError):
+    """No token, or one that is not valid (bad signature, expired, another issuer or audience).
+    API Gateway's JWT authorizer answers 401 before a function runs; the local stand-in raises
+    this."""
+
+    code = "unauthorized"
+
+
+class AccessDenied(HumwatchError):
+    """The caller is signed in but not allowed: a console user in neither group, or a viewer
+    asking for what only operators may do."""
+
+    code = "forbidden"
+
+
 class TransientError(HumwatchError):
     """A dependency failed in a way that may succeed on retry (throttling, timeout, 5xx)."""
 

@@ -87,6 +87,14 @@ def mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), hz)
 
 
+def band_edges_hz(params: FeatureParams) -> list[float]:
+    """n_mels + 1 frequencies that split fmin..fmax into the mel bands, equal steps on the mel
+    scale: band i reads as edges[i]..edges[i+1] Hz (its filter's centre lies inside; the
+    triangles overlap their neighbours, so this is where a band is, not all it hears)."""
+    low, high = hz_to_mel(np.array(params.fmin)), hz_to_mel(np.array(params.effective_fmax))
+    return [float(v) for v in mel_to_hz(np.linspace(low, high, params.n_mels + 1))]
+
+
 @lru_cache(maxsize=8)
 def _mel_filterbank_cached(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)

@@ -60,6 +60,13 @@ class LocalStackInfo(BaseModel):
     iot_data_http_endpoint: str
     inbox_dir: str
     devices_dir: str
+    # The operator console, when the stack serves it (LocalStackOptions.console): the site, its API,
+    # a bearer token per local user (an hour each, renewed while the stack runs; for scripts and
+    # tests) and the users' sign-in passwords (new at every start).
+    console_url: str | None = None
+    console_api_url: str | None = None
+    console_tokens: dict[str, str] = {}
+    console_users: dict[str, str] = {}
 
     @field_validator(*_PATH_FIELDS)
     @classmethod

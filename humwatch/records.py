@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from humwatch.alerts.policy import AlertState
+from humwatch.explain import Why
 
 
 class ClipStatus(StrEnum):
@@ -64,6 +65,7 @@ class ClipRecord(BaseModel):
     sample_rate: int | None = None
     band_means: list[float] | None = None
     processing_ms: float | None = None
+    why: Why | None = None  # which member fired and where (humwatch.explain); a few small fields
     # REJECTED: a stable reason code (AudioRejectReason or "too_large", ...) and a sentence
     reason: str | None = None
     reason_message: str | None = None
@@ -143,6 +145,7 @@ class DeviceInfo(BaseModel):
     learning_since: datetime | None = None  # clips captured from then on form the baseline
     baseline_hours: float | None = None  # this learning round's span, else HUMWATCH_BASELINE_HOURS
     training_request_id: str | None = None
+    baseline_count: int = 0  # baseline clips kept in this learning round (process_clip counts them)
     training_note: str | None = None  # what the last training run left to know or do, in words
 
     @property

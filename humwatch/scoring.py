@@ -7,6 +7,7 @@ bundle) and humwatch.audio (soundfile): no scipy, onnx, librosa or matplotlib.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from humwatch.alerts.evidence import normal_gap
 from humwatch.audio import AudioLimits, DecodedAudio, decode_audio
 from humwatch.errors import AudioRejected, AudioRejectReason, ModelBundleError
+from humwatch.explain import WHY_OUTPUTS, Why, locate_why
 from humwatch.model.bundle import ModelBundle
 from humwatch.model.session import create_session
 
@@ -31,6 +33,9 @@ class ClipScore:
     band_means: list[float]  # per-mel-band mean log-mel of the clip (drift)
     model_id: str
     model_version: str
+    # Which member fired and where (humwatch.explain): the member with the largest z, filled for
+    # normal clips too; None for a bundle that cannot say (trained before it could, blog-ae).
+    why: Why | None = None
 
 
 MIN_SCORE_SAMPLES = 5
@@ -64,6 +69,12 @@ class Scorer:
         self._input = inputs[0]
         self._score_index = outputs.index("score")
         self._band_index = outputs.index("band_means")
+        # Optional outputs: a bundle without them (or without model.json's `why`) scores the same.
+        self._why_indices = (
+            [outputs.index(name) for name in WHY_OUTPUTS]
+            if manifest.why is not None and all(name in outputs for name in WHY_OUTPUTS)
+            else None
+        )
         self._min_samples = max(manifest.features.min_samples, manifest.features.n_fft)
         self.sample_rate = manifest.features.sample_rate
         self.threshold = manifest.threshold.value
@@ -88,7 +99,7 @@ class Scorer:
     def score_samples(self, samples: np.ndarray) -> ClipScore:
         outputs = self.run(samples)
         score = float(outputs[self._score_index])
-        if not np.isfinite(score):
+        if not math.isfinite(score):
             raise AudioRejected("clip produced a non-finite score", code=AudioRejectReason.NOT_FINITE.value)
         manifest = self.bundle.manifest
         return ClipScore(
@@ -97,10 +108,18 @@ class Scorer:
             ratio=score / self.threshold,
             is_anomaly=score > self.threshold,
             normal_gap=self.normal_gap,
-            band_means=[float(v) for v in np.asarray(outputs[self._band_index]).ravel()],
+            band_means=np.asarray(outputs[self._band_index], dtype=np.float64).ravel().tolist(),
             model_id=manifest.model_id,
             model_version=manifest.version,
+            why=self._why(outputs),
         )
+
+    def _why(self, outputs: list[np.ndarray]) -> Why | None:
+        axes = self.bundle.manifest.why
+        if self._why_indices is None or axes is None:
+            return None
+        z_at, index_at, value_at = self._why_indices
+        return locate_why(axes, outputs[z_at], outputs[index_at], outputs[value_at])
 
     def score(self, audio: DecodedAudio) -> ClipScore:
         if audio.sample_rate != self.sample_rate:

@@ -43,7 +43,8 @@ DEPS_LAYER_DIR = BUILD_DIR / "deps"
 HUMWATCH_LAYER_DIR = BUILD_DIR / "humwatch"
 PIP_CACHE_DIR = BUILD_DIR / "pip-cache"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
-HANDLER_FILES = ("presign_upload", "process_clip", "drift_check", "train_model")
+# Every function the stack deploys: the humwatch layer ships exactly what these import.
+HANDLER_FILES = ("presign_upload", "process_clip", "drift_check", "train_model", "console_api")
 
 # Lambda's hard limit on a function plus all its layers, unzipped (250 MiB), and our own budget,
 # which keeps room for a bigger model runtime or one more dependency without surprises.

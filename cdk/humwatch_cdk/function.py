@@ -39,6 +39,7 @@ class HumwatchFunction(Construct):
         log_retention_days: int,
         reserved_concurrency: int | None = None,
         tracing: bool = False,
+        ephemeral_storage_mb: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.tracing = tracing
@@ -80,6 +81,8 @@ class HumwatchFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
             # None: no reservation (0 would disable the function, so callers never pass it).
             reserved_concurrent_executions=reserved_concurrency,
+            # None: Lambda's default /tmp (512 MB).
+            ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb) if ephemeral_storage_mb else None,
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from humwatch.alerts.policy import AlertPolicy
-from humwatch.config import default_uploads_per_hour
+from humwatch.config import MAX_AUDIO_URL_EXPIRY_S, default_uploads_per_hour
 from humwatch.contracts import FUNCTION_RUNTIME_ENV, PIPELINE
 
 _DEFAULT_POLICY = AlertPolicy()  # the alert defaults live in one place
@@ -17,6 +17,9 @@ _DEFAULT_POLICY = AlertPolicy()  # the alert defaults live in one place
 # (its MaximumConcurrency is 2 to 1000). Training requests are rare (a baseline completing, an
 # operator's retrain), so two at a time only queues them for minutes.
 TRAIN_MODEL_MAX_CONCURRENCY = 2
+
+# The console's presigned audio links: the most humwatch.config allows (5 minutes).
+CONSOLE_AUDIO_URL_EXPIRY_S = MAX_AUDIO_URL_EXPIRY_S
 
 # EventBridge cron: six fields inside cron(...); rate(...) is accepted too.
 _SCHEDULE_RE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
@@ -109,6 +112,17 @@ class DeploySettings(BaseModel):
     )
     iot_audit_frequency: Literal["DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY"] = Field(
         default="DAILY", alias="iotAuditFrequency"
+    )
+    # The operator console (site, user pool, HTTP API, console_api); false deploys none of it.
+    console: bool = Field(default=True, alias="console")
+    # Interactive: a clip page decodes the clip and computes its spectrogram while someone waits, and
+    # a cold start imports numpy and Powertools; 1024 MB halves both against 512 (CPU scales with
+    # memory) for a few hundred requests a day. Not measured yet.
+    console_api_memory_mb: int = Field(default=1024, ge=128, le=10240, alias="consoleApiMemoryMb")
+    # A page asks a few routes at once, for a handful of operators; the API's throttle (10 requests/s)
+    # stays below what 10 concurrent executions serve. 0 reserves nothing, as for the other functions.
+    console_api_reserved_concurrency: int = Field(
+        default=10, ge=0, le=1000, alias="consoleApiReservedConcurrency"
     )
 
     @field_validator("alert_emails", "alert_phone_numbers", "ops_emails", mode="before")
@@ -252,6 +266,17 @@ class DeploySettings(BaseModel):
             "HUMWATCH_CLIP_INTERVAL_S": str(self.clip_interval_seconds),
             # The clips it reads back are the ones presign_upload let through.
             "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
+        }
+
+    def console_environment(self) -> dict[str, str]:
+        """console_api's knobs; its resources and its origin (a deploy-time URL) come from the stack."""
+        return {
+            **self.common_environment(),
+            "HUMWATCH_CLIP_INTERVAL_S": str(self.clip_interval_seconds),
+            "HUMWATCH_SILENT_AFTER_INTERVALS": str(self.silent_after_intervals),
+            # The clips it decodes for a spectrogram are the ones presign_upload let through.
+            "HUMWATCH_MAX_CLIP_BYTES": str(self.max_clip_bytes),
+            "HUMWATCH_AUDIO_URL_EXPIRY_S": str(CONSOLE_AUDIO_URL_EXPIRY_S),
         }
 
     def drift_environment(self) -> dict[str, str]:

@@ -13,6 +13,8 @@ from humwatch.contracts import (
     DRIFT_REPORTS_PREFIX,
     ENV_ALERT_TOPIC_ARN,
     ENV_BUCKET,
+    ENV_CONSOLE_ORIGIN,
+    ENV_CONSOLE_URL,
     ENV_IOT_DATA_ENDPOINT,
     ENV_TABLE,
     ENV_TRAIN_QUEUE_URL,
@@ -23,6 +25,7 @@ from humwatch.contracts import (
     upload_response_topic,
 )
 from humwatch_cdk.alerts import AlertTopics
+from humwatch_cdk.console import ConsoleApi, ConsoleAuth, ConsoleContent, ConsoleSite, OperatorConsole
 from humwatch_cdk.drift import DriftSchedule
 from humwatch_cdk.function import HumwatchFunction
 from humwatch_cdk.history import HistoryTable
@@ -30,7 +33,7 @@ from humwatch_cdk.ingest_iot import DeviceIngest, iot_arn
 from humwatch_cdk.iot_account import DeviceDefenderAudit, IotCoreLogging
 from humwatch_cdk.layers import RuntimeLayers
 from humwatch_cdk.monitoring import Monitoring
-from humwatch_cdk.nag import acknowledge_findings
+from humwatch_cdk.nag import acknowledge_console_findings, acknowledge_findings
 from humwatch_cdk.processing import ClipProcessing
 from humwatch_cdk.settings import TRAIN_MODEL_MAX_CONCURRENCY, DeploySettings
 from humwatch_cdk.storage import ClipStorage
@@ -40,7 +43,11 @@ from humwatch_cdk.training import ModelTraining
 # (benchmarks/lambda_functions.py: peak RSS, CPU and AWS calls per invocation); the reasons are in
 # docs/deploy.md ("Memory sizes").
 # What humwatch.dal.table_client calls (get_item, query, conditional put_item/update_item), nothing more.
+TRAIN_EPHEMERAL_STORAGE_MB = 3072
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# An interactive request: the slowest route decodes one clip and computes its spectrogram (well
+# under a second); API Gateway gives up on an integration after 30 s anyway.
+CONSOLE_API_TIMEOUT_S = 29
 
 
 class HumwatchStack(cdk.Stack):
@@ -128,6 +135,9 @@ class HumwatchStack(cdk.Stack):
             memory_mb=settings.train_model_memory_mb,
             timeout_s=PIPELINE.train_model_timeout_s,
             reserved_concurrency=settings.train_model_reserved_concurrency,
+            # A run downloads its training clips to /tmp: up to 600 (MAX_TRAIN_CLIPS) of up to
+            # maxClipBytes; 512 MB (Lambda's default) holds only ~100 clips of 60 s.
+            ephemeral_storage_mb=TRAIN_EPHEMERAL_STORAGE_MB,
         )
         self.functions = (self.presign, self.process_clip, self.drift_check, self.train_model)
 
@@ -194,6 +204,8 @@ class HumwatchStack(cdk.Stack):
             no_clips_minutes=settings.no_clips_alarm_minutes,
         )
 
+        self.console = self._console() if settings.console else None
+
         self._grant()
         acknowledge_findings(
             self,
@@ -204,11 +216,13 @@ class HumwatchStack(cdk.Stack):
             train_model=self.train_model,
             audit=self.audit,
         )
+        if self.console is not None:
+            acknowledge_console_findings(self, bucket=bucket, console=self.console)
         self._outputs()
 
     def _function(
         self, construct_id: str, *, name: str, description: str, environment: dict[str, str], memory_mb: int,
-        timeout_s: int, reserved_concurrency: int = 0,
+        timeout_s: int, reserved_concurrency: int = 0, ephemeral_storage_mb: int | None = None,
     ) -> HumwatchFunction:  # fmt: skip
         return HumwatchFunction(
             self,
@@ -223,7 +237,50 @@ class HumwatchStack(cdk.Stack):
             # 0 (the knob's "reserve nothing") must not reach Lambda, where 0 stops the function.
             reserved_concurrency=reserved_concurrency or None,
             tracing=self.settings.tracing,
+            ephemeral_storage_mb=ephemeral_storage_mb,
         )
+
+    def _console(self) -> OperatorConsole:
+        """The operator console: users, site, API and its function, the site's content."""
+        settings = self.settings
+        auth = ConsoleAuth(self, "ConsoleAuth")
+        site = ConsoleSite(
+            self, "ConsoleSite", access_logs=self.storage.access_logs, clips_bucket=self.storage.bucket
+        )
+        function = self._function(
+            "ConsoleApiFunction",
+            name="console_api",
+            description="humwatch: the operator console's API (history, audio links, labels, acks, models)",
+            environment={
+                ENV_BUCKET: self.storage.bucket.bucket_name,
+                ENV_TABLE: self.history.table.table_name,
+                ENV_CONSOLE_ORIGIN: site.url,
+                **settings.console_environment(),
+            },
+            memory_mb=settings.console_api_memory_mb,
+            timeout_s=CONSOLE_API_TIMEOUT_S,
+            reserved_concurrency=settings.console_api_reserved_concurrency,
+        )
+        api = ConsoleApi(
+            self,
+            "ConsoleApi",
+            console_api=function,
+            allowed_origin=site.url,
+            issuer=auth.issuer,
+            client_id=auth.client.user_pool_client_id,
+            log_retention_days=settings.log_retention_days,
+        )
+        content = ConsoleContent(
+            self,
+            "ConsoleContent",
+            site=site,
+            api_url=api.url,
+            client_id=auth.client.user_pool_client_id,
+            log_retention_days=settings.log_retention_days,
+        )
+        # Alerts end with a link to the clip's page in the console (no token, no presigned URL).
+        self.process_clip.function.add_environment(ENV_CONSOLE_URL, site.url)
+        return OperatorConsole(auth=auth, site=site, function=function, api=api, content=content)
 
     def objects(self, prefix: str) -> str:
         return f"{self.storage.bucket.bucket_arn}/{prefix}*"
@@ -279,6 +336,16 @@ class HumwatchStack(cdk.Stack):
         # Receiving from the KMS-encrypted queue needs kms:Decrypt on its key: the event source's
         # consume grant (CDK) adds it with the sqs actions, so nothing is granted here twice.
 
+        if self.console is not None:
+            # console_api: presigned audio GETs are signed with its own credentials, so it needs
+            # GetObject on clips/ (and models/ for the band statistics); ListBucket turns a clip
+            # that expired into a 404. History: read, label, acknowledge, promote (no Scan, no
+            # delete, nothing published).
+            console_api = self.console.function
+            allow(console_api, ["s3:GetObject"], [self.objects(CLIPS_PREFIX), self.objects(MODELS_PREFIX)])
+            allow(console_api, ["s3:ListBucket"], [bucket_arn])
+            allow(console_api, TABLE_ACTIONS, table_arns)
+
     def _outputs(self) -> None:
         # The keys are a contract: `humwatch` (humwatch.ops.settings) reads names by exactly these.
         policy = self.ingest.policy.policy_name or ResourceNames().iot_policy
@@ -315,5 +382,19 @@ class HumwatchStack(cdk.Stack):
                 "training requests (`humwatch model retrain` sends them here)",
             ),
         }
+        if self.console is not None:
+            console = self.console
+            outputs |= {
+                StackOutput.CONSOLE_URL: (console.site.url, "the operator console (Cognito users sign in)"),
+                StackOutput.CONSOLE_API_URL: (console.api.url, "the console's HTTP API (JWT on every route)"),
+                StackOutput.CONSOLE_USER_POOL_ID: (
+                    console.auth.user_pool.user_pool_id,
+                    "console users: create them with `aws cognito-idp admin-create-user` (docs/deploy.md)",
+                ),
+                StackOutput.CONSOLE_USER_POOL_CLIENT_ID: (
+                    console.auth.client.user_pool_client_id,
+                    "the console's app client (the JWT audience)",
+                ),
+            }
         for output_id, (value, description) in outputs.items():
             cdk.CfnOutput(self, output_id.value, value=value, description=description)

@@ -2,9 +2,9 @@
 
 Written for someone reading an email or SMS on the shop floor: which machine, since when, how far
 above normal (score as a multiple of the threshold), how many of the recent clips (and the
-evidence when that rule fired), and the one
-command that shows its history. Attributes (severity, device, machine_type) let SMS subscriptions
-filter to critical alerts only.
+evidence when that rule fired), the commands that show its history, and, when an operator console
+is deployed, a link to the clip's page there. Attributes (severity, device, machine_type) let SMS
+subscriptions filter to critical alerts only.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ class AlertContext:
     model_id: str
     model_version: str
     first_anomaly_at: datetime | None = None
+    # The operator console's address, when one is deployed: the alert ends with the clip's page.
+    console_url: str | None = None
+    # What made the clip stand out, in words (humwatch.explain.describe_why), when the model says.
+    why: str | None = None
 
 
 _REASON_TEXT = {
@@ -64,6 +68,7 @@ def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
         f"Latest clip:    {format_timestamp(ctx.captured_at)} (clip {ctx.clip_id})",
         f"Abnormal since: {format_timestamp(since)}",
         f"Score:          {ratio:.1f}x the alert threshold ({ctx.score:.3g} vs {ctx.threshold:.3g})",
+        *([f"Why:            {ctx.why}"] if ctx.why else []),
         f"Worst recent:   {decision.max_ratio:.1f}x the threshold",
         f"Recent clips:   {decision.anomalous_count} of the last {decision.window} clips sounded abnormal",
         *(
@@ -80,6 +85,9 @@ def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
         "Tell us whether it was right:",
         f"  humwatch label {ctx.thing} {ctx.clip_id} --as anomaly|normal",
     ]
+    if ctx.console_url:
+        # The page asks the reader to sign in: the link carries no token and no presigned URL.
+        lines += ["", "Listen to it and compare with normal in the console:", f"  {console_link(ctx)}"]
     attributes = {
         "severity": decision.severity.value,
         "device": ctx.thing,
@@ -87,6 +95,13 @@ def render_alert(decision: AlertDecision, ctx: AlertContext) -> AlertMessage:
         "kind": "anomaly",
     }
     return AlertMessage(subject=subject, body="\n".join(lines), attributes=attributes)
+
+
+def console_link(ctx: AlertContext) -> str:
+    """The clip's page in the operator console (its SPA route), or "" without a console."""
+    if not ctx.console_url:
+        return ""
+    return f"{ctx.console_url.rstrip('/')}/#/devices/{ctx.thing}/clips/{ctx.clip_id}"
 
 
 def describe_duration(seconds: float) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from humwatch.cli.group import cli
+from humwatch.research.generators import DEFAULT_GENERATOR, GENERATOR_NAMES, get_generator
 from humwatch.research.synth import FAULTS, MACHINE_TYPES
 
 
@@ -26,6 +27,14 @@ from humwatch.research.synth import FAULTS, MACHINE_TYPES
     help="Normal clips to write (with --fault and no --anomalies: clips of that fault).",
 )
 @click.option("--machine", type=click.Choice(MACHINE_TYPES), default="fan", show_default=True)
+@click.option(
+    "--generator",
+    type=click.Choice(GENERATOR_NAMES),
+    default=DEFAULT_GENERATOR,
+    show_default=True,
+    help="synth: the generator the detectors were developed on; orders: the independently written "
+    "one (rendered from the shaft angle, ~1 % speed wander). Same faults, same layout.",
+)
 @click.option(
     "--snr",
     "snr_db",
@@ -75,6 +84,7 @@ def synth_command(
     out_dir: Path,
     n_clips: int,
     machine: str,
+    generator: str,
     snr_db: float,
     fault: str | None,
     severity: float,
@@ -89,14 +99,15 @@ def synth_command(
     Each --machine-seed is a different machine (speed, blades, resonances, noise colour); each
     clip varies like real recordings do (speed and level wander, factory background at --snr).
     Faults: bearing, imbalance, rubbing, speed, blade. The same arguments always write the same
-    files. The manifest (path,label,machine_type,machine_seed,fault,severity,snr_db,seed) is a
-    DATA source for `humwatch train` and `humwatch evaluate`.
+    files. The manifest (path,label,generator,machine_type,machine_seed,fault,severity,snr_db,seed)
+    is a DATA source for `humwatch train` and `humwatch evaluate`.
 
     \b
     Examples:
       humwatch synth --out data/train --clips 300
       humwatch synth --out data/test --clips 50 --seed 1 --fault all --anomalies 20
       humwatch synth --out data/pump --clips 10 --machine pump --snr 6 --format flac
+      humwatch synth --out data/orders --clips 200 --generator orders --machine-seed 900
     """
     from humwatch.progress import progress_bar
     from humwatch.research.synth import write_dataset
@@ -128,10 +139,11 @@ def synth_command(
                 machine_seed=machine_seed,
                 duration_s=duration_s,
                 progress=bar.update,
+                generator=get_generator(generator),
             )
     written = ", ".join(f"{n} {name or 'normal'}" for name, n in plan)
     click.echo(
-        f"wrote {total} clips ({written}) of {machine} #{machine_seed} at SNR {snr_db:g} dB"
+        f"wrote {total} clips ({written}) of {generator} {machine} #{machine_seed} at SNR {snr_db:g} dB"
         + (f", severity {severity:g}" if faults else "")
         + f" to {out_dir}; manifest: {manifest}"
     )

@@ -125,12 +125,21 @@ def local_up(
     try:
         stack.start()
         info = stack.info
+        users = info.console_users
+        console = (
+            f"  console        {info.console_url}   sign in as operator / {users.get('operator')}"
+            f" (or viewer / {users.get('viewer')})\n"
+            f"  console API    {info.console_api_url}   (bearer tokens: console_tokens in that file)\n"
+            if info.console_url
+            else ""
+        )
         click.echo(
             f"\nlocal stack up ({Path(info.inbox_dir).parent / STATE_FILE})\n"
             f"  AWS endpoint   {info.endpoint_url}   (AWS_ENDPOINT_URL; any credentials)\n"
             f"  MQTT (mTLS)    {info.mqtt_host}:{info.mqtt_port}   CA {info.ca_file}\n"
             f"  iot-data API   {info.iot_data_http_endpoint}\n"
             f"  alert inbox    {info.inbox_dir}\n"
+            f"{console}"
             f"  try            humwatch devices --local   |   humwatch history --local\n"
             "Ctrl-C stops everything.\n"
         )
@@ -180,4 +189,5 @@ def local_status(workdir: Path) -> None:
         f"  clip queue    {queue.depth()} message(s) waiting or in flight\n"
         f"  DLQ           {dlq.depth()} message(s)\n"
         f"  alert inbox   {info.inbox_dir} ({len(list(Path(info.inbox_dir).glob('*.txt')))} alert(s))"
+        + (f"\n  console       {info.console_url}  (API {info.console_api_url})" if info.console_url else "")
     )

@@ -105,6 +105,7 @@ def train_command(
     """
     from humwatch.datasets import count_labels, load_labelled_clips
     from humwatch.detectors import get_detector, train_bundle
+    from humwatch.detectors.few_shot import few_clips_warning
 
     type_only: dict[str, Any] = {"epochs": epochs, "holdout_fraction": holdout}
     clips = load_labelled_clips(data)
@@ -139,6 +140,9 @@ def train_command(
     )
     for item in rejected:
         click.echo(f"skipped {item['file']}: {item['code']}: {item['message']}", err=True)
+    warning = few_clips_warning(training.n_clips, m.model_type)
+    if warning:
+        click.echo(warning, err=True)
     if training.n_clips < RECOMMENDED_TRAIN_CLIPS:
         click.echo(
             f"note: trained on {training.n_clips} normal clips; the alert defaults were tuned with "
@@ -252,6 +256,7 @@ def score_command(model_dir: str, fmt: str, files: tuple[str, ...]) -> None:
                 "threshold": result.threshold,
                 "ratio": result.ratio,
                 "is_anomaly": result.is_anomaly,
+                "why": result.why.compact() if result.why is not None else None,
             }
         )
     if fmt == "json":
@@ -263,6 +268,8 @@ def score_command(model_dir: str, fmt: str, files: tuple[str, ...]) -> None:
 
 
 def _table(rows: list[dict[str, object]]) -> str:
+    from humwatch.explain import Why, describe_why
+
     width = max([len("file"), *(len(str(r["file"])) for r in rows)])
     lines = [f"{'file':<{width}}  {'score':>10}  {'threshold':>10}  {'ratio':>6}  result"]
     for r in rows:
@@ -274,5 +281,8 @@ def _table(rows: list[dict[str, object]]) -> str:
         else:
             verdict = "ANOMALY" if r["is_anomaly"] else "normal"
             numbers = f"{r['score']:>10.4f}  {r['threshold']:>10.4f}  {r['ratio']:>6.2f}"
-            lines.append(f"{r['file']!s:<{width}}  {numbers}  {verdict}")
+            why = r.get("why")
+            # What stood out most, said for normal clips too (it is what came closest to alarming).
+            said = f": {describe_why(Why.model_validate(why))}" if isinstance(why, dict) else ""
+            lines.append(f"{r['file']!s:<{width}}  {numbers}  {verdict}{said}")
     return "\n".join(lines)

@@ -245,19 +245,13 @@ def label_cmd(*, stack: StackContext, device: str, clip_id: str, label: str, not
     Example:
       humwatch label fan-02 5f0c...e1 --as normal --note "forklift passing by"
     """
-    from humwatch.ops.history import require_device
+    from humwatch.ops.feedback import label_clip
 
-    table = stack.history()
-    require_device(table, device)
-    record = table.clips.set_label(device, clip_id, label, note)
-    verdict = ""
-    if record.status.value == "SCORED":
-        if record.is_anomaly:
-            verdict = " (alert confirmed)" if label == "anomaly" else " (false alarm)"
-        elif label == "anomaly":
-            verdict = " (missed by the model)"
+    outcome = label_clip(stack.history(), device, clip_id, label, note)
+    verdict = f" ({outcome.verdict})" if outcome.verdict else ""
     click.echo(
-        f"labelled {device} {clip_id} captured {record.captured_at:%Y-%m-%dT%H:%M:%SZ} as {label}{verdict}"
+        f"labelled {device} {clip_id} captured {outcome.record.captured_at:%Y-%m-%dT%H:%M:%SZ} "
+        f"as {label}{verdict}"
     )
 
 
@@ -271,23 +265,9 @@ def ack_cmd(*, stack: StackContext, device: str) -> None:
     Example:
       humwatch ack fan-02
     """
-    from humwatch.ops.history import require_device
+    from humwatch.ops.feedback import acknowledge_alert
 
-    table = stack.history()
-    require_device(table, device)
-    state = table.alert_states.get(device)
-    if state is None or not state.alert.episode_open or state.alert.last_alert_at is None:
-        click.echo(f"{device} has no active alert: nothing to acknowledge")
-        return
-    if state.alert.is_acknowledged:
-        click.echo(f"{device}: alert already acknowledged at {state.alert.acked_at:%Y-%m-%dT%H:%M:%SZ}")
-        return
-    saved = table.alert_states.ack(device, _now())
-    severity = saved.alert.last_severity.value if saved.alert.last_severity else "alert"
-    click.echo(
-        f"acknowledged {device} ({severity} since {saved.alert.last_alert_at:%Y-%m-%dT%H:%M:%SZ}); "
-        "the next alert needs a new episode or a higher severity"
-    )
+    click.echo(acknowledge_alert(stack.history(), device, now=_now()).message)
 
 
 # --- provision-device ----------------------------------------------------------------------------

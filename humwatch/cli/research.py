@@ -1,4 +1,5 @@
-"""Detector research commands: `humwatch evaluate-suite` (make eval) and `humwatch simulate-alerts`.
+"""Detector research commands: `humwatch evaluate-suite` (make eval), `humwatch simulate-alerts`
+and `humwatch feature-trials`.
 
 Heavy imports happen inside the command bodies, so `humwatch --help` stays fast.
 """
@@ -14,6 +15,7 @@ import click
 from humwatch.cli.group import cli
 from humwatch.detectors.registry import DetectorType
 from humwatch.progress import progress_bar
+from humwatch.research.generators import DEFAULT_GENERATOR, GENERATOR_NAMES
 
 _DEFAULT_REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 
@@ -118,6 +120,8 @@ Examples:
   humwatch simulate-alerts --policy 5/8 --evidence 0 --evidence 2 --evidence 3 --out /tmp/sim
   humwatch simulate-alerts --training both --machines 3 --days 30 \
       --out benchmarks/results/alerts-commissioning   # first-day vs envelope side by side
+  humwatch simulate-alerts --generator orders --machines 2 --days 60 \
+      --out benchmarks/results/alerts-orders          # machines of the second generator
 """,
 )
 @click.option(
@@ -145,7 +149,7 @@ Examples:
 @click.option(
     "--first-machine",
     type=click.IntRange(0, 2**31 - 1),
-    help="Seed of the first synthetic machine [default: 200; never used in development or make eval].",
+    help="Seed of the first synthetic machine [default: 200; never a development seed].",
 )
 @click.option(
     "--train-clips",
@@ -168,6 +172,14 @@ Examples:
     type=float,
     help="Target per-clip FPR (repeatable). Default: 0.01 0.02 0.05.",
 )
+@click.option(
+    "--generator",
+    type=click.Choice(GENERATOR_NAMES),
+    default=DEFAULT_GENERATOR,
+    show_default=True,
+    help="Synthetic machine generator: synth (the detectors' development generator) or orders "
+    "(written independently; humwatch.research.generators).",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of drift paths and clip draws.")
 @click.option("--quick", is_flag=True, help="Small pools and few fault clips (plumbing check, not numbers).")
 def simulate_alerts_command(
@@ -184,16 +196,17 @@ def simulate_alerts_command(
     seed: int,
     quick: bool,
     training: str,
+    generator: str,
 ) -> None:
     """Replay weeks of 5-minute clips per machine through the real alert policy.
 
-    Each synthetic machine gets a spectral-gauss model; normal streams drift slowly in level and
-    speed, fault streams start a fault (a step to --severity, and a ramp from 0 to 1 over 12 h).
-    Every clip flag goes through humwatch.alerts.policy.evaluate, as in the Lambda. Reports false
-    alerts per machine-month and minutes from fault onset to the first alert for each (k/n,
-    evidence threshold, FPR). --training first-day trains each model on its machine's own first
-    day (as a device that learns its normal does) instead of across the whole drift envelope;
-    --training both runs both and prints them side by side.
+    Each synthetic machine (of --generator) gets a spectral-gauss model; normal streams drift
+    slowly in level and speed, fault streams start a fault (a step to --severity, and a ramp from
+    0 to 1 over 12 h). Every clip flag goes through humwatch.alerts.policy.evaluate, as in the
+    Lambda. Reports false alerts per machine-month and minutes from fault onset to the first
+    alert for each (k/n, evidence threshold, FPR). --training first-day trains each model on its
+    machine's own first day (as a device that learns its normal does) instead of across the whole
+    drift envelope; --training both runs both and prints them side by side.
     See docs/detectors.md for what is approximated (pooled normal scores per drift cell).
     """
     from humwatch.research.simulation import (
@@ -236,6 +249,7 @@ def simulate_alerts_command(
         fprs=tuple(fprs) or plan.fprs,
         evidences=tuple(evidences) or plan.evidences,
         seed=seed,
+        generator=generator,
     )
     if training == "both":
         results = run_training_comparison(plan, Path(out_dir), progress=_progress_factory(True))
@@ -244,3 +258,64 @@ def simulate_alerts_command(
         results = run_simulation(plan, Path(out_dir), progress=_progress_factory(True))
     click.echo((Path(out_dir) / "alerts.md").read_text())
     click.echo(f"wrote {Path(out_dir) / 'alerts.md'} and alerts.json ({results['seconds']:.0f} s)")
+
+
+@cli.command(
+    "feature-trials",
+    epilog="""\b
+Examples:
+  humwatch feature-trials --out benchmarks/results/feature_trials    # full run, ~15 min
+  humwatch feature-trials --out /tmp/trials --quick --no-real        # plumbing check, ~1 min
+""",
+)
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for trials.md/json."
+)
+@click.option("--quick", is_flag=True, help="One machine per generator, few clips: plumbing, not numbers.")
+@click.option(
+    "--real",
+    "real_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help=f"Real recordings folder (default: {_DEFAULT_REAL} when it exists).",
+)
+@click.option("--no-real", is_flag=True, help="Skip the real DCASE/MIMII recordings.")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for per-machine clip statistics (default: humwatch-feature-trials in the temp dir).",
+)
+def feature_trials_command(
+    out_dir: str, quick: bool, real_dir: str | None, no_real: bool, cache_dir: str | None
+) -> None:
+    """Try issue 15's candidate features against the default detector, on development machines.
+
+    Order tracking (order spectrum, blade-pass sidebands), a cyclic-modulation member, kNN on
+    clip vectors and Ledoit-Wolf shrinkage, each added to spectral-gauss's ensemble and combined
+    as the detector combines its members; both generators' development seeds, 200 and 30
+    training clips, severity 0.5 and 0.25, and the real sets as make eval runs them. Writes
+    OUT/trials.md and OUT/trials.json. See humwatch.research.feature_trials.
+    """
+    from humwatch.research.feature_trials import TrialPlan, run_trials
+
+    real: Path | None = None
+    if not no_real:
+        real = Path(real_dir) if real_dir else _DEFAULT_REAL
+        if real_dir and not real.is_dir():
+            raise click.ClickException(f"real recordings folder {real} does not exist")
+        if not real.is_dir():
+            click.echo(f"note: {real} not found, real recordings skipped", err=True)
+            real = None
+    command = "humwatch " + " ".join(sys.argv[1:]) if sys.argv[1:] else "humwatch feature-trials"
+    results = run_trials(
+        Path(out_dir),
+        plan=TrialPlan.quick() if quick else TrialPlan(),
+        real_dir=real,
+        command=command,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        progress=_progress_factory(True),
+    )
+    click.echo((Path(out_dir) / "trials.md").read_text())
+    click.echo(f"wrote {Path(out_dir) / 'trials.md'} and trials.json ({results['seconds']:.0f} s)")

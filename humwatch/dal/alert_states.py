@@ -6,7 +6,7 @@ an older `rev` loses (ConflictError) and re-reads (docs/architecture.md, "Histor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,6 +111,15 @@ class AlertStates:
     def get(self, thing: str) -> DeviceState | None:
         item = self._table.get(c.device_pk(thing), c.STATE_SK)
         return device_state(item) if item else None
+
+    def get_many(self, things: Sequence[str]) -> dict[str, DeviceState]:
+        """The states of many devices in BatchGetItem calls of 100 (devices without one are absent)."""
+        found = self._table.batch_get([(c.device_pk(t), c.STATE_SK) for t in things])
+        return {
+            thing: device_state(found[key])
+            for thing in things
+            if (key := (c.device_pk(thing), c.STATE_SK)) in found
+        }
 
     def save(self, thing: str, state: DeviceState, expected_rev: int) -> DeviceState:
         """Write the state only if nobody changed it since `expected_rev` was read (0 = new item).

@@ -305,6 +305,25 @@ def client(service: str, *, endpoint_url: str | None = None, region: str | None 
         )
 
 
+def regional_s3_client(*, endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """An S3 client whose presigned URLs name the bucket's regional host
+    (`BUCKET.s3.REGION.amazonaws.com`, also in us-east-1): a browser page's Content-Security-Policy
+    allows that host by name (the console's `media-src`). With an endpoint (moto), URLs point there."""
+    endpoint = endpoint_url or endpoint_url_from_env()
+    config = S3_CONFIG
+    if not endpoint:
+        config = S3_CONFIG.merge(
+            Config(s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"})
+        )
+    with _SESSION_LOCK:
+        return session().client(
+            "s3",  # type: ignore[call-overload]
+            endpoint_url=endpoint,
+            region_name=region or region_name(),
+            config=config,
+        )
+
+
 def resource(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
     with _SESSION_LOCK:
         return session().resource(

@@ -142,6 +142,48 @@ class ClipResults:
         page_size: int | None = None,
     ) -> Iterator[ClipRecord]:
         """Clip results of one device with since <= captured_at <= until (both optional)."""
+        request = self._range_request(
+            thing,
+            since,
+            until,
+            newest_first=newest_first,
+            anomalies_only=anomalies_only,
+            labelled_only=labelled_only,
+        )
+        for item in self._table.query(limit=limit, page_size=page_size, **request):
+            yield clip_record(item)
+
+    def page(
+        self,
+        thing: str,
+        *,
+        limit: int,
+        after: Mapping[str, str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        anomalies_only: bool = False,
+    ) -> tuple[list[ClipRecord], dict[str, str] | None]:
+        """One page of a device's clips, newest first, for a caller that pages itself (the console
+        API): up to `limit` records after the key `after`, and the key to continue from (None at
+        the end). The same Query as `query`, one page at a time."""
+        if after is not None and (
+            after.get(c.PK) != c.device_pk(thing) or not str(after.get(c.SK, "")).startswith(_CLIP_SK_PREFIX)
+        ):
+            raise ValueError("the paging key is not one of this device's clips")
+        request = self._range_request(thing, since, until, newest_first=True, anomalies_only=anomalies_only)
+        items, last = self._table.query_page(limit=limit, start_key=after, **request)
+        return [clip_record(item) for item in items], last
+
+    def _range_request(
+        self,
+        thing: str,
+        since: datetime | None,
+        until: datetime | None,
+        *,
+        newest_first: bool,
+        anomalies_only: bool = False,
+        labelled_only: bool = False,
+    ) -> dict[str, Any]:
         low = _CLIP_SK_PREFIX + (c.format_timestamp(since) if since else "")
         high = (_CLIP_SK_PREFIX + c.format_timestamp(until) + "#~") if until else _CLIP_SK_END
         request: dict[str, Any] = {
@@ -158,8 +200,7 @@ class ClipResults:
             request["ExpressionAttributeValues"][":true"] = {"BOOL": True}
         elif labelled_only:
             request["FilterExpression"] = "attribute_exists(label)"
-        for item in self._table.query(limit=limit, page_size=page_size, **request):
-            yield clip_record(item)
+        return request
 
     def samples(self, thing: str, since: datetime, until: datetime) -> Iterator[ClipSample]:
         """What the drift check needs of one device's clips with since <= captured_at <= until,

@@ -1,4 +1,5 @@
-"""Clips in S3: metadata, download with a size cap, presigned PUT URLs bound to MD5 and type."""
+"""Clips in S3: metadata, download with a size cap, presigned PUT URLs bound to MD5 and type,
+short-lived presigned GET URLs for the operator console."""
 
 from __future__ import annotations
 
@@ -81,6 +82,18 @@ class ClipStore:
         with aws.translate_errors():
             resp = self._client.put_object(**kwargs)
         return str(resp.get("ETag", "")).strip('"')
+
+    def presign_get(self, key: str, *, expires_in: int) -> str:
+        """A GET URL for one object that stops working after `expires_in` seconds: how the
+        operator console's browser plays a clip without ever seeing the bucket's credentials."""
+        return str(
+            self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=expires_in,
+                HttpMethod="GET",
+            )
+        )
 
     def presign_put(self, key: str, *, content_type: str, content_md5: str, expires_in: int) -> str:
         """A PUT URL whose signature covers Content-MD5 and Content-Type: the device must send

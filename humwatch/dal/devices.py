@@ -132,7 +132,7 @@ class DeviceRegistry:
             ":at": {"S": c.format_timestamp(at)},
         }
         assignments = ["#state = :learning", "learning_since = :at"]
-        removals = ["training_request_id", "training_note"]
+        removals = ["training_request_id", "training_note", "baseline_count"]
         if baseline_hours is not None:
             values[":hours"] = {"N": repr(float(baseline_hours))}
             assignments.append("baseline_hours = :hours")
@@ -149,6 +149,21 @@ class DeviceRegistry:
         if updated is None:
             raise NotFound(f"device {thing} is not registered (provision it first)")
         return DeviceInfo.model_validate(updated)
+
+    def count_baseline_clip(self, thing: str, *, learning_since: datetime) -> int | None:
+        """One more baseline clip for the learning round that started at `learning_since`: the
+        round's count, or None when learning was restarted since (the clip is of an older round)."""
+        updated = self._table.update(
+            c.REGISTRY_PK,
+            c.registry_device_sk(thing),
+            UpdateExpression="ADD baseline_count :one",
+            ConditionExpression="learning_since = :since",
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":since": {"S": c.format_timestamp(learning_since)},
+            },
+        )
+        return int(updated["baseline_count"]) if updated is not None else None
 
     def begin_training(self, thing: str, *, request_id: str, learning_since: datetime) -> bool:
         """learning -> training for the baseline that started at `learning_since`; False when
@@ -205,12 +220,16 @@ class DeviceTelemetry:
 
     def get(self, thing: str) -> TelemetryRecord | None:
         item = self._table.get(c.device_pk(thing), c.TELEMETRY_SK, consistent=False)
-        if not item:
-            return None
-        received = item.pop("received_at", None)
-        for name in (c.PK, c.SK, "thing"):
-            item.pop(name, None)
-        return TelemetryRecord(thing=thing, received_at=timestamp_or_none(received), payload=item)
+        return _telemetry_record(thing, item) if item else None
+
+    def get_many(self, things: Sequence[str]) -> dict[str, TelemetryRecord]:
+        """The last heartbeats of many devices in BatchGetItem calls of 100."""
+        found = self._table.batch_get([(c.device_pk(t), c.TELEMETRY_SK) for t in things])
+        return {
+            thing: _telemetry_record(thing, dict(found[key]))
+            for thing in things
+            if (key := (c.device_pk(thing), c.TELEMETRY_SK)) in found
+        }
 
     def put(self, thing: str, payload: Mapping[str, Any], received_at: datetime | None = None) -> None:
         """The same item the IoT rule's DynamoDBv2 action writes (docs/functions.md)."""
@@ -224,3 +243,11 @@ class DeviceTelemetry:
             }
         )
         self._table.put(item)
+
+
+def _telemetry_record(thing: str, item: dict[str, Any]) -> TelemetryRecord:
+    """A telemetry item as the device sent it, without the table's keys."""
+    received = item.pop("received_at", None)
+    for name in (c.PK, c.SK, "thing"):
+        item.pop(name, None)
+    return TelemetryRecord(thing=thing, received_at=timestamp_or_none(received), payload=item)

@@ -92,6 +92,49 @@ class TableClient:
             if not start_key:
                 return
 
+    def query_page(
+        self,
+        *,
+        limit: int,
+        start_key: Mapping[str, str] | None = None,
+        max_evaluated: int = 5000,
+        **request: Any,
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of a Query for a caller that pages itself (an API): up to `limit` items after
+        `start_key`, and the key to continue from (None: the data ended).
+
+        With a FilterExpression DynamoDB may return fewer items than it read, so this reads on
+        until `limit` items matched, but never evaluates more than `max_evaluated` items for one
+        page: a page may then hold fewer than `limit` items and still a key to go on. The key is
+        the table's (pk, sk) of the last item returned, or the one DynamoDB stopped at."""
+        items: list[dict[str, Any]] = []
+        evaluated = 0
+        exclusive = key(start_key[PK], start_key[SK]) if start_key else None
+        while True:
+            page_request = dict(request, TableName=self.table_name)
+            page_request["Limit"] = (
+                min(self.page_size * 10, max_evaluated - evaluated)
+                if "FilterExpression" in request
+                else limit - len(items)
+            )
+            if exclusive:
+                page_request["ExclusiveStartKey"] = exclusive
+            with aws.translate_errors():
+                resp = self._client.query(**page_request)
+            evaluated += int(resp.get("ScannedCount", 0))
+            for raw in resp.get("Items", []):
+                items.append(deserialize_item(raw))
+                if len(items) == limit:
+                    last = items[-1]
+                    more = raw is not resp["Items"][-1] or bool(resp.get("LastEvaluatedKey"))
+                    return items, ({PK: str(last[PK]), SK: str(last[SK])} if more else None)
+            exclusive = resp.get("LastEvaluatedKey")
+            if not exclusive:
+                return items, None
+            if evaluated >= max_evaluated:
+                stopped = deserialize_item(exclusive)
+                return items, {PK: str(stopped[PK]), SK: str(stopped[SK])}
+
     def batch_get(
         self, keys: list[tuple[str, str]], *, projection: str | None = None, consistent: bool = False
     ) -> dict[tuple[str, str], dict[str, Any]]:

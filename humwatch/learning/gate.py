@@ -214,7 +214,8 @@ def gate_report(
     )
     passed = all(check.passed for check in checks)
     failed = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
-    summary = f"passed: {'; '.join(c.detail for c in checks)}" if passed else f"failed: {'; '.join(failed)}"
+    described = [f"{c.name}: {c.detail}" for c in checks]
+    summary = f"passed: {'; '.join(described)}" if passed else f"failed: {'; '.join(failed)}"
     return GateReport(
         thing=thing,
         model_id=model_id,

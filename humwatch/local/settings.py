@@ -26,6 +26,8 @@ RESERVED_ENV = frozenset(
         "HUMWATCH_OPS_TOPIC_ARN",
         "HUMWATCH_IOT_DATA_ENDPOINT",
         "HUMWATCH_TRAIN_QUEUE_URL",
+        "HUMWATCH_CONSOLE_ORIGIN",
+        "HUMWATCH_CONSOLE_URL",
     }
 )
 
@@ -57,6 +59,10 @@ class LocalStackOptions(BaseModel):
     log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     # Fault injection for the fleet load test only: `LocalStack.s3_outage` can make S3 answer 500.
     s3_fault_injection: bool = False
+    # The operator console: its site and API on two 127.0.0.1 ports (humwatch.local.console_server).
+    console: bool = True
+    # The console's static files; None: `console/` of this checkout.
+    console_dir: Path | None = None
 
     @field_validator("function_env")
     @classmethod

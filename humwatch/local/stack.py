@@ -4,11 +4,13 @@
     mosquitto (mTLS, certificates from a local CA)          plays IoT Core's MQTT broker
     IotRulesEngine                                          plays the IoT rules (presign, telemetry)
     IotDataEndpoint                                         plays the iot-data Publish API
+    ConsoleServer                                           plays CloudFront + API Gateway + Cognito
+                                                            for the operator console
     SqsEventSource                                          plays Lambda's SQS event source mapping
     Schedule                                                plays the EventBridge drift schedule
     AlertInbox                                              plays the e-mail/SMS subscribers
 
-The three Lambda handlers are the real `functions/<fn>/handler.py`, called with AWS-shaped events
+The Lambda handlers are the real `functions/<fn>/handler.py`, called with AWS-shaped events
 and the same environment variables as in AWS (plus `AWS_ENDPOINT_URL`). `LocalStack` is a context
 manager; `stop()` (also on Ctrl-C) stops everything it started, in reverse order, and leaves no
 process or thread behind.
@@ -42,6 +44,7 @@ from humwatch.dal.provisioning import StackResources, provision_stack
 from humwatch.dal.sqs_queue import SqsQueue
 from humwatch.envvars import temporary_environ
 from humwatch.local.alert_inbox import AlertInbox, ReceivedAlert
+from humwatch.local.console_server import ConsoleServer
 from humwatch.local.iot_data_shim import IotDataEndpoint
 from humwatch.local.iot_rules import ROUTER_IDENTITY, IotRulesEngine, TopicRule
 from humwatch.local.lambda_runtime import LOCAL_ACCOUNT, LocalLambda
@@ -58,6 +61,9 @@ log = logging.getLogger(__name__)
 DRIFT_RULE_NAME = "humwatch-drift-check"
 INBOX_QUEUE = "humwatch-local-inbox"
 FUNCTIONS = ("presign_upload", "process_clip", "drift_check", "train_model")
+CONSOLE_FUNCTION = "console_api"
+# Local users' tokens live an hour, as Cognito's: the stack writes fresh ones this often.
+CONSOLE_TOKEN_RENEW_S = 1800.0
 
 
 def device_acl() -> str:
@@ -110,6 +116,9 @@ class LocalStack:
         self._telemetry_table: Any = None
         # Only with options.s3_fault_injection (the fleet load test): S3 answers 500 while it is on.
         self.s3_outage: S3Outage | None = None
+        # Only with options.console: the operator console's site and API.
+        self.console: ConsoleServer | None = None
+        self._console_renewal = threading.Event()
         # Set by start():
         self.moto: MotoEndpoint
         self.resources: StackResources
@@ -224,17 +233,22 @@ class LocalStack:
         )
         self.iot_data = IotDataEndpoint(self.rules.publish).start()
         self._exit.callback(self.iot_data.stop)
+        if opts.console:
+            # Its ports first: the functions' environment names the console's address.
+            self.console = ConsoleServer(media_origin=self.moto.url, site_dir=opts.console_dir)
+            self._exit.callback(self.console.stop)
         self._exit.enter_context(temporary_environ(self.function_environ()))
         # The functions' dependencies are cached per execution environment: a new stack is a new
         # cold start (new endpoints), and nothing of it may outlive the stack.
         _reset_function_caches()
         self._exit.callback(_reset_function_caches)
-        for name in FUNCTIONS:
+        for name in (*FUNCTIONS, *([CONSOLE_FUNCTION] if self.console else [])):
             timeout = {
                 "presign_upload": opts.pipeline.presign_timeout_s,
                 "process_clip": opts.pipeline.process_clip_timeout_s,
                 "drift_check": opts.pipeline.drift_check_timeout_s,
                 "train_model": opts.pipeline.train_model_timeout_s,
+                CONSOLE_FUNCTION: opts.pipeline.console_api_timeout_s,
             }[name]
             fn = LocalLambda(name, timeout_s=timeout, region=opts.region, functions_dir=opts.functions_dir)
             fn.load()
@@ -290,6 +304,12 @@ class LocalStack:
             self.drift_schedule.start()
             self._exit.callback(self.drift_schedule.stop)
 
+        if self.console is not None:
+            self.console.start(self.functions[CONSOLE_FUNCTION].invoke)
+            # Stop serving first on the way down, while the function's environment still stands.
+            self._exit.callback(self.console.stop)
+            self.on_event(f"{'console':16} {self.console.console_url}  (API {self.console.api_url})")
+
         self.info = LocalStackInfo(
             pid=os.getpid(),
             started_at=contracts.format_timestamp(datetime.now(UTC)),
@@ -311,9 +331,32 @@ class LocalStack:
             iot_data_http_endpoint=self.iot_data.url,
             inbox_dir=str(self.inbox.directory),
             devices_dir=str(self.workdir / "devices"),
+            **self._console_info(),
         )
         state_file = self.info.write(self.workdir)
         self._exit.callback(state_file.unlink, missing_ok=True)
+        if self.console is not None:
+            self._console_renewal.clear()
+            renewal = threading.Thread(target=self._renew_console_tokens, name="console-tokens", daemon=True)
+            renewal.start()
+            self._exit.callback(renewal.join, timeout=5)
+            self._exit.callback(self._console_renewal.set)
+
+    def _console_info(self) -> dict[str, Any]:
+        if self.console is None:
+            return {}
+        return {
+            "console_url": self.console.console_url,
+            "console_api_url": self.console.api_url,
+            "console_tokens": self.console.user_tokens(),
+            "console_users": dict(self.console.passwords),
+        }
+
+    def _renew_console_tokens(self) -> None:
+        """Keep local-stack.json's bearer tokens valid while the stack runs (they live an hour)."""
+        while not self._console_renewal.wait(CONSOLE_TOKEN_RENEW_S):
+            self.info = self.info.model_copy(update=self._console_info())
+            self.info.write(self.workdir)
 
     # --- environment ------------------------------------------------------------------------------
     def function_environ(self) -> dict[str, str]:
@@ -334,6 +377,7 @@ class LocalStack:
             # second (3x: 10,800 an hour), not AWS's 300 s. `function_env` can set another.
             "HUMWATCH_MAX_UPLOADS_PER_HOUR": str(default_uploads_per_hour(1)),
             "HUMWATCH_TRAIN_LEASE_S": str(opts.train_visibility_timeout_s - 10),
+            **self._console_environ(),
             **FUNCTION_RUNTIME_ENV,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "false" if opts.emit_metrics else "true",
@@ -341,6 +385,15 @@ class LocalStack:
         }
         env.update(opts.function_env)
         return env
+
+    def _console_environ(self) -> dict[str, str]:
+        """console_api answers CORS for the console's origin; alerts link to the console."""
+        if self.console is None:
+            return {}
+        return {
+            contracts.ENV_CONSOLE_ORIGIN: self.console.console_url,
+            contracts.ENV_CONSOLE_URL: self.console.console_url,
+        }
 
     # --- rule actions -------------------------------------------------------------------------------
     def _presign_action(self, event: dict[str, Any]) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from humwatch.errors import ModelBundleError
+from humwatch.explain import WhyAxes
 from humwatch.features import FeatureParams
 
 FORMAT_VERSION = 1
@@ -88,6 +89,8 @@ class ModelManifest(BaseModel):
     threshold: ThresholdInfo
     training: TrainingInfo = Field(default_factory=lambda: TrainingInfo.model_validate({}))
     metrics: dict[str, Any] = Field(default_factory=dict)
+    # How the graph's why outputs become frequencies (humwatch.explain); None: it cannot say why.
+    why: WhyAxes | None = None
 
 
 def sha256_hex(data: bytes) -> str:

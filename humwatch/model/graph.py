@@ -74,12 +74,19 @@ class GraphBuilder:
         self._inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
         return name
 
-    def output(self, tensor: str, name: str, shape: list[int | str | None]) -> None:
+    def output(
+        self,
+        tensor: str,
+        name: str,
+        shape: list[int | str | None],
+        dtype: type[np.generic] = np.float32,
+    ) -> None:
         """Expose `tensor` as graph output `name` (an Identity keeps internal names private)."""
-        from onnx import TensorProto, helper
+        from onnx import helper
 
         self._nodes.append(helper.make_node("Identity", [tensor], [name], name=self.fresh("out")))
-        self._outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+        elem_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        self._outputs.append(helper.make_tensor_value_info(name, elem_type, shape))
 
     def model(self, doc: str = "") -> Any:
         import onnx

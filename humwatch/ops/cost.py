@@ -111,7 +111,9 @@ class Assumptions:
     # spread over the device's life), each the duration benchmarks/train_model.py measures for
     # a day of clips, at the deployed memory (cdk.json trainModelMemoryMb).
     train_runs_per_device_month: float = 1.0
-    train_run_s: float = 10.2  # benchmarks/results/train_model.json: 288 clips of 10 s
+    # benchmarks/results/train_model.json: a day of clips (288 x 10 s) on one core, as Lambda at
+    # 1769 MB runs it (`one_core_wall_s`).
+    train_run_s: float = 11.8
     train_model_memory_mb: int = 1769
 
 

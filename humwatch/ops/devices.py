@@ -240,17 +240,21 @@ def device_status(
 def list_device_status(
     table: HistoryTable, *, policy: SilencePolicy, now: datetime, only: str | None = None
 ) -> list[DeviceStatus]:
-    """Every registered device (GetItems per device: the registry is small)."""
+    """Every registered device: one Query of the registry, then the devices' alert states and
+    heartbeats in BatchGetItem calls of 100 (200 calls for 10,000 devices, not 20,000 GetItems)."""
     default_model = table.models.default_model_id()
     published = {m.model_id: m.version for m in table.models.all()}
     devices = sorted(table.devices.all(), key=lambda d: d.thing)
     if only is not None:
         devices = [d for d in devices if d.thing == only]
+    things = [d.thing for d in devices]
+    states = table.alert_states.get_many(things)
+    heartbeats = table.telemetry.get_many(things)
     return [
         device_status(
             info,
-            table.alert_states.get(info.thing),
-            table.telemetry.get(info.thing),
+            states.get(info.thing),
+            heartbeats.get(info.thing),
             default_model=default_model,
             published=published,
             policy=policy,

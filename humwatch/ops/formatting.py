@@ -18,22 +18,22 @@ class OutputFormat(StrEnum):
     CSV = "csv"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-safe value: Decimals from DynamoDB become int/float, datetimes RFC3339."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def cell_text(value: Any) -> str:
     """How one value reads in a table or CSV cell (empty for missing, 3 decimals for floats)."""
-    value = _plain(value)
+    value = plain(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -46,7 +46,7 @@ def cell_text(value: Any) -> str:
 
 
 def _is_numeric_column(rows: Sequence[Mapping[str, Any]], col: str) -> bool:
-    values = [_plain(row.get(col)) for row in rows if row.get(col) is not None]
+    values = [plain(row.get(col)) for row in rows if row.get(col) is not None]
     return bool(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
@@ -68,7 +68,7 @@ def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, e
 
 
 def render_json(rows: Sequence[Mapping[str, Any]]) -> str:
-    return json.dumps([_plain(dict(r)) for r in rows], indent=2, sort_keys=False)
+    return json.dumps([plain(dict(r)) for r in rows], indent=2, sort_keys=False)
 
 
 def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from humwatch.dal.model_store import ModelStore
 from humwatch.dal.train_queue import TrainQueue
 from humwatch.learning.selection import TrainingPreview, training_preview
 from humwatch.ops.history import require_device
-from humwatch.records import DeviceInfo
+from humwatch.records import DeviceInfo, ModelCandidate
 
 CANDIDATE_COLUMNS: tuple[str, ...] = ("device", "version", "status", "gate", "clips", "created", "summary")
 
@@ -51,25 +51,25 @@ def relearn(table: HistoryTable, thing: str, *, now: datetime, hours: float | No
 def candidate_rows(table: HistoryTable, thing: str | None) -> list[dict[str, Any]]:
     if thing is not None:
         require_device(table, thing)
-    rows = []
-    for cand in table.candidates.list(thing):
-        rows.append(
-            {
-                "device": cand.thing,
-                "version": cand.version,
-                "status": cand.status.value,
-                "gate": "passed" if cand.passed else "FAILED",
-                "clips": cand.n_clips,
-                "created": cand.created_at,
-                "summary": cand.summary,
-                "model_id": cand.model_id,
-                "reason": cand.reason,
-                "request_id": cand.request_id,
-                "promoted_at": cand.promoted_at,
-                "report_key": cand.report_key,
-            }
-        )
-    return rows
+    return [candidate_row(cand) for cand in table.candidates.list(thing)]
+
+
+def candidate_row(cand: ModelCandidate) -> dict[str, Any]:
+    """One candidate as `humwatch model candidates` shows it."""
+    return {
+        "device": cand.thing,
+        "version": cand.version,
+        "status": cand.status.value,
+        "gate": "passed" if cand.passed else "FAILED",
+        "clips": cand.n_clips,
+        "created": cand.created_at,
+        "summary": cand.summary,
+        "model_id": cand.model_id,
+        "reason": cand.reason,
+        "request_id": cand.request_id,
+        "promoted_at": cand.promoted_at,
+        "report_key": cand.report_key,
+    }
 
 
 def with_reports(rows: list[dict[str, Any]], store: ModelStore) -> list[dict[str, Any]]:

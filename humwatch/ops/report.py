@@ -1,7 +1,8 @@
 """`humwatch report`: one self-contained HTML page for a period.
 
-Per device: a score timeline (threshold line, anomalies, rejected clips, operator labels, the last
-alert and acknowledgement), its silence and drift status; then every anomaly in the period and how
+Per device: a timeline of score / threshold on a log scale, its time axis fitted to the device's
+clips in the period (threshold line, anomalies, rejected clips, operator labels, the last alert and
+acknowledgement), its silence and drift status; then every anomaly in the period and how
 operators judged the anomalous clips. Images are PNGs inlined as base64 data URIs (matplotlib's
 Agg canvas, no pyplot state), so the file can be mailed or attached to a ticket as is.
 """
@@ -11,15 +12,20 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from humwatch.alerts.message import describe_duration
 from humwatch.dal.history import HistoryTable
 from humwatch.ops.devices import DeviceStatus, SilencePolicy, list_device_status
 from humwatch.progress import progress_bar
 from humwatch.records import ClipRecord, ClipStatus
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DriftReader = Callable[[str], Mapping[str, Any] | None]
 """thing -> the latest drift report (parsed JSON) or None."""
@@ -129,39 +135,105 @@ def collect_report_data(
 
 
 # --- images --------------------------------------------------------------------------------------
+# The timeline's x axis spans the plotted clips, not the requested period: a month-long report of a
+# device with three hours of data would otherwise squeeze every point against one edge.
+_X_MARGIN = 0.03  # of the clips' time span, each side, so the first and last points clear the frame
+_MIN_X_SPAN = timedelta(hours=1)  # one clip (or a burst of clips) still gets a readable time axis
+# Ratios to the threshold range from ~0.3 (normal) to hundreds (a loud fault): a log10 axis keeps
+# both readable. It always shows at least 0.3..3 so the threshold (1) has context on both sides.
+_Y_MARGIN_DECADES = 0.15
+_Y_MIN_LOW, _Y_MIN_HIGH = 0.3, 3.0
+_TICK_MANTISSAS = (1, 3)  # ticks at 0.1, 0.3, 1, 3, 10, 30, 100, ...
+_FLOOR_DECADES = 0.3  # the floor row's distance below the lowest ratio the axis shows
+FLOOR_LABEL = "≤0 / rejected"  # the floor row's tick: ratios <= 0 and rejected clips (no score)
+
+
+def plot_ratio(record: ClipRecord) -> float | None:
+    """A scored clip's score / threshold: the stored ratio, else computed from score and threshold;
+    None when there is nothing finite to plot."""
+    ratio = record.ratio
+    if ratio is None and record.score is not None and record.threshold:
+        ratio = record.score / record.threshold
+    return ratio if ratio is not None and math.isfinite(ratio) else None
+
+
+@dataclass(frozen=True)
+class TimelineAxes:
+    """Limits of a device's timeline: x spans its plotted clips' capture times (the requested
+    period when it has none), y is score / threshold on a log10 scale with the threshold at 1."""
+
+    x_start: datetime
+    x_end: datetime
+    y_low: float
+    y_high: float
+    floor: float  # where ratios <= 0 and rejected clips (no score) are drawn: a log axis has no 0
+    y_ticks: list[float]  # ratio ticks; the figure adds the floor row's own tick when it is used
+    has_clips: bool  # False: nothing to fit, the x axis is the requested period
+
+
+def plotted_times(device: DeviceReport) -> list[datetime]:
+    """Capture times of the clips the timeline draws: scored ones with a ratio, rejected ones."""
+    scored = [c.captured_at for c in device.scored if plot_ratio(c) is not None]
+    return sorted(scored + [c.captured_at for c in device.rejected])
+
+
+def timeline_axes(device: DeviceReport, *, start: datetime, end: datetime) -> TimelineAxes:
+    ratios = [r for r in (plot_ratio(c) for c in device.scored) if r is not None]
+    times = plotted_times(device)
+    if times:
+        first, last = min(times), max(times)
+        span = last - first
+        if span < _MIN_X_SPAN:
+            middle = first + span / 2
+            x_start, x_end = middle - _MIN_X_SPAN / 2, middle + _MIN_X_SPAN / 2
+        else:
+            x_start, x_end = first - span * _X_MARGIN, last + span * _X_MARGIN
+    else:
+        x_start, x_end = start, end
+    margin = 10**_Y_MARGIN_DECADES
+    positive = [r for r in ratios if r > 0] + [1.0]
+    low = min(min(positive) / margin, _Y_MIN_LOW)
+    high = max(max(positive) * margin, _Y_MIN_HIGH)
+    ticks = [
+        float(f"{mantissa}e{exponent}")
+        for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        for mantissa in _TICK_MANTISSAS
+        if low <= float(f"{mantissa}e{exponent}") <= high
+    ]
+    # The floor row sits below every ratio tick, so a ratio of 0 never reads as 0.3
+    floor = low / 10**_FLOOR_DECADES
+    if device.rejected or any(r <= 0 for r in ratios):
+        low = floor / margin  # room below the floor row, as above the highest point
+    return TimelineAxes(x_start, x_end, low, high, floor, ticks, bool(times))
+
+
 def _x(times: Iterable[datetime]) -> Any:
     from matplotlib import dates as mdates
 
     return mdates.date2num(list(times))
 
 
-def _points(records: list[ClipRecord]) -> tuple[Any, list[float]]:
-    pairs = [(r.captured_at, r.score) for r in records if r.score is not None]
-    return _x(t for t, _ in pairs), [float(v) for _, v in pairs if v is not None]
+def _ratio_points(records: list[ClipRecord], floor: float) -> tuple[Any, list[float]]:
+    pairs = [(r.captured_at, ratio) for r in records if (ratio := plot_ratio(r)) is not None]
+    return _x(t for t, _ in pairs), [v if v > 0 else floor for _, v in pairs]
 
 
-def timeline_png(device: DeviceReport, *, start: datetime, end: datetime) -> bytes:
-    """Score over time with the threshold as a step line; anomalies red, labels ringed."""
+def timeline_figure(device: DeviceReport, *, start: datetime, end: datetime) -> Figure:
+    """Score / threshold over time on a log axis with the threshold line at 1; anomalies red,
+    labels ringed, rejected clips and ratios <= 0 on the floor row."""
     from matplotlib import dates as mdates
+    from matplotlib import ticker
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    axes = timeline_axes(device, start=start, end=end)
     fig = Figure(figsize=(9.0, 2.8), dpi=90)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    ax.set_yscale("log")
     scored = device.scored
     anomalous = device.anomalies
-    thresholds = [(c.captured_at, float(c.threshold)) for c in scored if c.threshold is not None]
-    if thresholds:
-        ax.step(
-            _x(t for t, _ in thresholds),
-            [v for _, v in thresholds],
-            where="post",
-            color="#555555",
-            linestyle="--",
-            linewidth=1.0,
-            label="threshold",
-        )
+    ax.axhline(1.0, color="#555555", linestyle="--", linewidth=1.0, label="threshold")
     layers: list[tuple[list[ClipRecord], dict[str, Any]]] = [
         ([c for c in scored if not c.is_anomaly], {"s": 10, "color": "#3b75af", "label": "normal"}),
         (anomalous, {"s": 18, "color": "#d62728", "label": "anomaly"}),
@@ -171,23 +243,37 @@ def timeline_png(device: DeviceReport, *, start: datetime, end: datetime) -> byt
         ring: dict[str, Any] = {"s": 70, "facecolors": "none", "edgecolors": colour, "linewidths": 1.5}
         layers.append((marked, dict(ring, label=f"labelled {label}")))
     for records, look in layers:
-        if records:
-            xs, ys = _points(records)
+        xs, ys = _ratio_points(records, axes.floor)
+        if ys:
             ax.scatter(xs, ys, **look)
     if device.rejected:
         xs = _x(c.captured_at for c in device.rejected)
-        ax.scatter(xs, [0.0] * len(device.rejected), marker="x", s=20, color="#ff7f0e", label="rejected")
+        ax.scatter(
+            xs, [axes.floor] * len(device.rejected), marker="x", s=20, color="#ff7f0e", label="rejected"
+        )
+    x_start, x_end = (float(v) for v in _x([axes.x_start, axes.x_end]))
     for when, colour, line, name in (
         (device.status.last_alert_at, "#d62728", "-", "last alert"),
         (device.status.acked_at, "#2ca02c", ":", "acknowledged"),
     ):
-        if when is not None and start <= when <= end:
+        # outside the clips' span it would widen the axis again; the facts table gives its time
+        if when is not None and start <= when <= end and x_start <= float(_x([when])[0]) <= x_end:
             ax.axvline(
                 float(_x([when])[0]), color=colour, linewidth=1.2, alpha=0.7, linestyle=line, label=name
             )
-    ax.set_xlim(float(_x([start])[0]), float(_x([end])[0]))
+    if not axes.has_clips:
+        ax.text(0.5, 0.75, "no clips in this period", transform=ax.transAxes, ha="center", va="center")
+    ax.set_xlim(x_start, x_end)
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator())  # round times: the data are plain floats
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
-    ax.set_ylabel("anomaly score")
+    ax.set_ylim(axes.y_low, axes.y_high)
+    ticks, labels = list(axes.y_ticks), [f"{t:g}" for t in axes.y_ticks]
+    if axes.y_low < axes.floor:
+        ticks, labels = [axes.floor, *ticks], [FLOOR_LABEL, *labels]
+    ax.yaxis.set_major_locator(ticker.FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(ticker.FixedFormatter(labels))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_ylabel("score / threshold")
     ax.set_title(
         f"{device.status.device}: {len(scored)} scored, {len(anomalous)} anomalous, "
         f"{len(device.rejected)} rejected",
@@ -198,8 +284,12 @@ def timeline_png(device: DeviceReport, *, start: datetime, end: datetime) -> byt
         ax.legend(loc="upper left", fontsize=7, ncol=4, framealpha=0.8)
     fig.autofmt_xdate()
     fig.tight_layout()
+    return fig
+
+
+def timeline_png(device: DeviceReport, *, start: datetime, end: datetime) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    timeline_figure(device, start=start, end=end).savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -283,6 +373,23 @@ def _label_table(counts: LabelCounts) -> str:
     )
 
 
+def _period_text(start: datetime, end: datetime) -> str:
+    return f"{_ts(start)} to {_ts(end)} ({describe_duration((end - start).total_seconds())})"
+
+
+def _timeline_span_text(device: DeviceReport, data: ReportData) -> str:
+    """What the time axis shows against what was asked for: they differ whenever clips are sparse."""
+    times = plotted_times(device)
+    if not times:
+        return f"No clips in the requested period {_period_text(data.start, data.end)}."
+    captured = (
+        f"its {len(times)} clips, captured {_period_text(times[0], times[-1])}"
+        if len(times) > 1
+        else f"its one clip, captured {_ts(times[0])}"
+    )
+    return f"Time axis fitted to {captured}; requested period {_period_text(data.start, data.end)}."
+
+
 def _device_section(device: DeviceReport, data: ReportData) -> str:
     s = device.status
     slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in s.device)
@@ -326,6 +433,7 @@ def _device_section(device: DeviceReport, data: ReportData) -> str:
         f'<section class="device" id="device-{_e(slug)}" data-device="{_e(s.device)}">'
         f"<h2>{_e(s.device)} <small>({_e(s.machine_type)})</small></h2>{facts}"
         f'<img alt="score timeline of {_e(s.device)}" src="{png_data_uri(png)}">'
+        f'<p class="span">{_e(_timeline_span_text(device, data))}</p>'
         f"<h3>Operator labels</h3>{_label_table(device.labels)}</section>"
     )
 
@@ -375,6 +483,9 @@ def render_report_html(data: ReportData) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1><p>Generated {_e(_ts(data.generated_at))}.</p>"
+        f'<p id="period">Requested period: {_e(_period_text(data.start, data.end))}. Each timeline\'s '
+        "time axis spans that device's clips in the period, not the whole period; its y axis is "
+        "score / threshold on a log scale, with the threshold at 1.</p>"
         f'<section id="summary"><h2>Summary</h2>{summary}'
         f"<h3>Operator labels (all devices)</h3>{_label_table(data.labels)}</section>"
         f'<section id="devices">{devices_html}</section>'

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -26,7 +26,19 @@ from humwatch.errors import HumwatchError
 MachineType = Literal["fan", "pump"]
 MACHINE_TYPES: tuple[str, ...] = ("fan", "pump")
 FAULTS: tuple[str, ...] = ("bearing", "imbalance", "rubbing", "speed", "blade")
-MANIFEST_COLUMNS = ("path", "label", "machine_type", "machine_seed", "fault", "severity", "snr_db", "seed")
+MANIFEST_COLUMNS = (
+    "path",
+    "label",
+    "generator",
+    "machine_type",
+    "machine_seed",
+    "fault",
+    "severity",
+    "snr_db",
+    "seed",
+)
+# Manifests written before the second generator existed: every row is a `synth` clip.
+_MANIFEST_COLUMNS_BEFORE_GENERATORS = tuple(c for c in MANIFEST_COLUMNS if c != "generator")
 
 MACHINE_LEVEL_DBFS = -30.0  # RMS of the machine alone; leaves headroom for background and impacts
 _PEAK_LIMIT = 0.98
@@ -551,6 +563,70 @@ def synth_clip(
     return (parts.machine + parts.fault + parts.background).astype(np.float32)
 
 
+class ClipGenerator(Protocol):
+    """What `write_dataset` needs of a generator: a name, machines by seed, clips.
+
+    `humwatch.research.generators.Generator` (both generators, by name) is one; `SynthGenerator`
+    below is this module's.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def machine(self, machine_type: str, seed: int) -> Any: ...
+
+    def clip(
+        self,
+        machine: Any,
+        *,
+        fault: str | None,
+        severity: float,
+        snr_db: float,
+        seed: int,
+        duration_s: float,
+        speed_offset: float = 0.0,
+        gain_db: float = 0.0,
+        sample_rate: int = 16000,
+    ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SynthGenerator:
+    """This module as a generator (`humwatch.research.generators` registers it as `synth`)."""
+
+    name: str = "synth"
+    machine_types: tuple[str, ...] = MACHINE_TYPES
+    faults: tuple[str, ...] = FAULTS
+
+    def machine(self, machine_type: str, seed: int) -> MachineSpec:
+        return MachineSpec.from_seed(machine_type, seed)
+
+    def clip(
+        self,
+        machine: Any,
+        *,
+        fault: str | None,
+        severity: float,
+        snr_db: float,
+        seed: int,
+        duration_s: float,
+        speed_offset: float = 0.0,
+        gain_db: float = 0.0,
+        sample_rate: int = 16000,
+    ) -> np.ndarray:
+        return synth_clip(
+            machine,
+            fault=fault,
+            severity=severity,
+            snr_db=snr_db,
+            seed=seed,
+            duration_s=duration_s,
+            sample_rate=sample_rate,
+            speed_offset=speed_offset,
+            gain_db=gain_db,
+        )
+
+
 def clip_seed(seed: int, fault: str | None, index: int) -> int:
     """The per-clip seed write_dataset uses (stored in the manifest so a clip can be re-made)."""
     kind = 0 if fault is None else FAULTS.index(fault) + 1
@@ -566,7 +642,10 @@ def _read_manifest(path: Path) -> list[dict[str, str]]:
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SynthError(f"{path} exists but is not a readable manifest ({exc})") from None
-    if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
+    columns = tuple(reader.fieldnames or ())
+    if columns == _MANIFEST_COLUMNS_BEFORE_GENERATORS:
+        return [{**row, "generator": "synth"} for row in rows]
+    if columns != MANIFEST_COLUMNS:
         raise SynthError(f"{path} exists but is not a synth manifest; choose another --out folder")
     return rows
 
@@ -585,12 +664,16 @@ def write_dataset(
     duration_s: float = 10.0,
     sample_rate: int = 16000,
     progress: Callable[[int], None] | None = None,
+    generator: ClipGenerator | None = None,
 ) -> Path:
     """Write `n_clips` clips (normal, or of `fault`) and add them to `out_dir/manifest.csv`.
 
     Files are `normal_0000.wav` or `anomaly_{fault}_0000.wav`, 16-bit PCM. Calling it again for
     another fault into the same folder extends the manifest (rows for rewritten files are
-    replaced). Returns the manifest path.
+    replaced). Returns the manifest path. `generator` renders the clips (default: this module;
+    `humwatch.research.generators.get_generator("orders")` for the second generator): the layout
+    and the manifest are the same for every generator, and each row's generator (by name),
+    machine and seed re-make its clip.
     """
     import soundfile as sf
 
@@ -598,7 +681,8 @@ def write_dataset(
         raise SynthError(f"unknown format {fmt!r} (expected wav or flac)")
     if n_clips < 0:
         raise SynthError("the number of clips cannot be negative")
-    spec = MachineSpec.from_seed(machine_type, machine_seed)
+    source = generator if generator is not None else SynthGenerator()
+    machine = source.machine(machine_type, machine_seed)
     _check(fault, severity, duration_s, sample_rate)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -607,8 +691,8 @@ def write_dataset(
     stem = "normal" if fault is None else f"anomaly_{fault}"
     for i in range(n_clips):
         this_seed = clip_seed(seed, fault, i)
-        samples = synth_clip(
-            spec,
+        samples = source.clip(
+            machine,
             fault=fault,
             severity=severity,
             snr_db=snr_db,
@@ -621,6 +705,7 @@ def write_dataset(
         rows[name] = {
             "path": name,
             "label": "normal" if fault is None else "anomaly",
+            "generator": source.name,
             "machine_type": machine_type,
             "machine_seed": str(machine_seed),
             "fault": fault or "",

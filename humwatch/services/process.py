@@ -48,6 +48,7 @@ from humwatch.errors import (
     NotFound,
     TransientError,
 )
+from humwatch.explain import describe_why
 from humwatch.features import band_means
 from humwatch.learning.selection import baseline_progress
 from humwatch.observability import Metric, clip_context, count, gauge, logger, milliseconds, tracer
@@ -200,6 +201,7 @@ def _process_clip(record: S3EventRecord, parsed: c.ClipKey, deps: ProcessDeps) -
         sample_rate=audio.sample_rate,
         band_means=[round(float(v), 4) for v in score.band_means],
         processing_ms=round(elapsed_ms, 3),
+        why=score.why,
     )
     if not deps.history.clips.put(item):
         return _duplicate(item, deps)
@@ -270,18 +272,26 @@ def _baseline_clip(
     _update_state(item, deps, flag=None, model=None)
     count(Metric.BASELINE_CLIPS)
     logger.info("baseline clip kept")
-    _check_baseline(info, deps)
+    if info.learning_since is not None:
+        kept = deps.history.devices.count_baseline_clip(info.thing, learning_since=info.learning_since)
+        if kept is not None:  # None: learning restarted since this device entry was read
+            _check_baseline(info, deps, kept=kept)
     return ClipOutcome(key=record.key, outcome=Outcome.BASELINE, thing=item.thing, clip_id=item.clip_id)
 
 
-def _check_baseline(info: DeviceInfo, deps: ProcessDeps) -> None:
+def _check_baseline(info: DeviceInfo, deps: ProcessDeps, *, kept: int | None = None) -> None:
     """Ask for training once the baseline has enough clips over enough hours.
 
-    The request id names the learning round, so the message may be sent twice (two clips finishing
-    the baseline at once, a retry after a crash between send and state change) and trains once."""
+    `kept` is the round's counter of baseline clips (one UpdateItem per clip): below the clips
+    needed, the baseline cannot be complete and its clips are not read (without the counter every
+    clip would read the whole baseline so far). The request id names the learning round, so the
+    message may be sent twice (two clips finishing the baseline at once, a retry after a crash
+    between send and state change) and trains once."""
     if info.state is not DeviceLifecycle.LEARNING or info.learning_since is None:
         return
     settings = deps.settings
+    if kept is not None and kept < settings.baseline_clips:
+        return
     records = list(deps.history.clips.query(info.thing, since=info.learning_since, newest_first=False))
     progress = baseline_progress(
         records,
@@ -398,6 +408,9 @@ def _apply(
                 model_id=item.model_id or "?",
                 model_version=item.model_version or "?",
                 first_anomaly_at=_first_anomaly(update.get("alert", state.alert).recent, decision),
+                console_url=deps.settings.console_url,
+                # Said only of a clip over the threshold (the evidence rule may fire on one under it).
+                why=describe_why(item.why) if item.why is not None and item.is_anomaly else None,
             ),
         )
         update["pending_alert"] = PendingAlert(

@@ -10,11 +10,19 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, TrainSettings, load_settings
+from humwatch.config import (
+    ConsoleSettings,
+    DriftSettings,
+    PresignSettings,
+    ProcessSettings,
+    TrainSettings,
+    load_settings,
+)
 from humwatch.dal import aws
 
 # Each function imports only what it uses (cold start): presign never loads onnxruntime.
 if TYPE_CHECKING:
+    from humwatch.console.views import ConsoleDeps
     from humwatch.services.drift_check import DriftDeps
     from humwatch.services.presign import PresignDeps
     from humwatch.services.process import ProcessDeps
@@ -114,7 +122,28 @@ def train_deps() -> TrainDeps:
     )
 
 
+@cache
+def console_deps() -> ConsoleDeps:
+    from humwatch.console.views import ConsoleDeps
+    from humwatch.dal.clip_store import ClipStore
+    from humwatch.dal.history import HistoryTable
+    from humwatch.dal.model_store import ModelStore
+
+    settings = load_settings(ConsoleSettings)
+    s3 = aws.client("s3", endpoint_url=settings.endpoint_url)
+    return ConsoleDeps(
+        settings=settings,
+        history=HistoryTable(
+            settings.table, client=aws.client("dynamodb", endpoint_url=settings.endpoint_url)
+        ),
+        # Audio URLs name the bucket's regional host, which the console's CSP allows (media-src).
+        clips=ClipStore(settings.bucket, client=aws.regional_s3_client(endpoint_url=settings.endpoint_url)),
+        models=ModelStore(settings.bucket, client=s3),
+    )
+
+
 def reset() -> None:
+    console_deps.cache_clear()
     presign_deps.cache_clear()
     process_deps.cache_clear()
     drift_deps.cache_clear()

@@ -17,14 +17,17 @@ from humwatch.observability import Metric
 # The `synth_with` fixture of tests/infra/conftest.py: synth_with(**context) -> (stack, template)
 SynthWith = Callable[..., tuple[Any, dict[str, Any]]]
 
-# CDK's own deploy-time custom resource (S3 bucket notifications): CloudFormation runs it once per
-# deployment, never under load, and CDK offers no way to configure it (scan-exceptions.yaml too).
-CDK_DEPLOY_TIME_FUNCTIONS = ("BucketNotificationsHandler",)
+# CDK's own deploy-time custom resources (S3 bucket notifications, the console's file copy):
+# CloudFormation runs them once per deployment, never under load, and CDK offers no way to
+# configure them (scan-exceptions.yaml too).
+CDK_DEPLOY_TIME_FUNCTIONS = ("BucketNotificationsHandler", "CustomCDKBucketDeployment")
 
 
 def _function_ids(synthesized: Any) -> dict[str, str]:
+    """The pipeline's functions and, when deployed, the console's."""
     stack = synthesized.stack
-    return {fn.node.id: stack.get_logical_id(fn.function.node.default_child) for fn in stack.functions}
+    functions = [*stack.functions, *([stack.console.function] if stack.console else [])]
+    return {fn.node.id: stack.get_logical_id(fn.function.node.default_child) for fn in functions}
 
 
 def test_every_function_has_reserved_or_event_source_maximum_concurrency_as_configured(
@@ -56,9 +59,11 @@ def test_every_function_has_reserved_or_event_source_maximum_concurrency_as_conf
         "ProcessClip": settings.process_clip_reserved_concurrency,
         "DriftCheck": settings.drift_check_reserved_concurrency,
         "TrainModel": settings.train_model_reserved_concurrency,
+        "ConsoleApiFunction": settings.console_api_reserved_concurrency,
     }
     assert (reserved["PresignUpload"], reserved["ProcessClip"], reserved["DriftCheck"]) == (10, 10, 1)
     assert reserved["TrainModel"] == 2
+    assert reserved["ConsoleApiFunction"] == 10
     assert maximum[ids["ProcessClip"]] == settings.process_clip_max_concurrency
     assert reserved["ProcessClip"] >= maximum[ids["ProcessClip"]]  # AWS: less would throttle it
     assert reserved["TrainModel"] >= maximum[ids["TrainModel"]]

@@ -55,12 +55,20 @@ RESOURCES = {
     "HUMWATCH_TABLE": "humwatch-history",
     "HUMWATCH_ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts",
     "HUMWATCH_IOT_DATA_ENDPOINT": "https://data-ats.iot.eu-west-1.amazonaws.com",
+    "HUMWATCH_CONSOLE_ORIGIN": "https://d111111abcdef8.cloudfront.net",
 }
 
 
 def test_functions_accept_the_environment_and_cdk_json_defaults_match_the_library() -> None:
     # Given the environment each function gets from cdk.json's defaults
-    from humwatch.config import DriftSettings, PresignSettings, ProcessSettings, TrainSettings, load_settings
+    from humwatch.config import (
+        ConsoleSettings,
+        DriftSettings,
+        PresignSettings,
+        ProcessSettings,
+        TrainSettings,
+        load_settings,
+    )
     from humwatch.contracts import FUNCTION_RUNTIME_ENV
 
     aliases = {field.alias for field in DeploySettings.model_fields.values()}
@@ -70,6 +78,7 @@ def test_functions_accept_the_environment_and_cdk_json_defaults_match_the_librar
         (ProcessSettings, settings.process_environment()),
         (DriftSettings, settings.drift_environment()),
         (TrainSettings, settings.train_environment()),
+        (ConsoleSettings, settings.console_environment()),
     ):
         # When humwatch.config validates it, as a cold start does
         deployed = load_settings(cls, {**RESOURCES, **environment})

@@ -14,9 +14,16 @@ def _logical_id(stack: Any, construct: Any) -> str:
     return str(stack.get_logical_id(construct.node.default_child))
 
 
+def _clips_bucket(synthesized: Any) -> dict[str, Any]:
+    bucket: dict[str, Any] = synthesized.template["Resources"][
+        _logical_id(synthesized.stack, synthesized.stack.storage.bucket)
+    ]
+    return bucket
+
+
 def test_every_bucket_blocks_public_access_enforces_ownership_and_encrypts(template: dict[str, Any]) -> None:
     buckets = resources_of(template, "AWS::S3::Bucket")
-    assert len(buckets) == 2  # clips + access logs
+    assert len(buckets) == 3  # clips, access logs, the console's site
     for props in (b["Properties"] for b in buckets.values()):
         assert props["PublicAccessBlockConfiguration"] == {
             "BlockPublicAcls": True,
@@ -31,7 +38,7 @@ def test_every_bucket_blocks_public_access_enforces_ownership_and_encrypts(templ
 
 def test_every_bucket_policy_denies_requests_without_tls(template: dict[str, Any]) -> None:
     policies = resources_of(template, "AWS::S3::BucketPolicy")
-    assert len(policies) == 2
+    assert len(policies) == 3
     for policy in policies.values():
         denies = [
             s
@@ -43,7 +50,7 @@ def test_every_bucket_policy_denies_requests_without_tls(template: dict[str, Any
 
 
 def test_clips_expire_after_the_configured_retention_and_uploads_never_linger(synthesized: Any) -> None:
-    _, bucket = only(synthesized.template, "AWS::S3::Bucket", lambda p: "LoggingConfiguration" in p)
+    bucket = _clips_bucket(synthesized)
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-clips"] == {
         "Id": "expire-clips",
@@ -59,7 +66,7 @@ def test_clips_expire_after_the_configured_retention_and_uploads_never_linger(sy
 
 def test_clip_bucket_logs_access_to_the_log_bucket(synthesized: Any) -> None:
     storage = synthesized.stack.storage
-    _, bucket = only(synthesized.template, "AWS::S3::Bucket", lambda p: "LoggingConfiguration" in p)
+    bucket = _clips_bucket(synthesized)
     logging = bucket["Properties"]["LoggingConfiguration"]
     assert logging["DestinationBucketName"] == {"Ref": _logical_id(synthesized.stack, storage.access_logs)}
 

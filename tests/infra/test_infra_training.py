@@ -215,3 +215,15 @@ def test_the_cli_finds_the_train_queue_in_the_outputs(synthesized: Any) -> None:
     queue_id, _ = _queue_ids(synthesized)
     output = synthesized.template["Outputs"][StackOutput.TRAIN_QUEUE_URL.value]
     assert output["Value"] == {"Ref": queue_id}
+
+
+def test_train_model_has_room_in_tmp_for_its_training_clips(synthesized: Any) -> None:
+    # Given the deployed functions, when their settings are read, then train_model's /tmp holds
+    # 3 GiB (600 clips of up to 5 MB) and the other functions keep Lambda's default
+    stack = synthesized.stack
+    storage = {
+        fn.node.id: _function_props(synthesized, fn).get("EphemeralStorage", {}).get("Size")
+        for fn in stack.functions
+    }
+    assert storage.pop("TrainModel") == 3072
+    assert set(storage.values()) == {None}

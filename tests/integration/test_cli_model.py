@@ -95,7 +95,8 @@ def test_score_json_lists_each_file_and_exits_1_on_a_rejected_one(
     assert result.returncode == 1
     rows = json.loads(result.stdout)
     assert [r["file"] for r in rows] == [str(f) for f in files]
-    assert set(rows[0]) == {"file", "score", "threshold", "ratio", "is_anomaly"}
+    assert set(rows[0]) == {"file", "score", "threshold", "ratio", "is_anomaly", "why"}
+    assert rows[0]["why"] is None  # the autoencoder cannot say which part of the sound moved
     assert rows[0]["is_anomaly"] is False and rows[1]["is_anomaly"] is True
     assert rows[1]["ratio"] == pytest.approx(rows[1]["score"] / rows[1]["threshold"])
     assert set(rows[2]) == {"file", "error"} and rows[2]["error"]["code"] in ("truncated", "not_audio")

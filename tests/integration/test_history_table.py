@@ -269,3 +269,20 @@ def test_every_item_type_lives_in_the_one_table_under_its_documented_keys(
     assert item("registry", "model#fan-a") is not None
     default = item("registry", "default-model")
     assert default is not None and default["model_id"] == {"S": "fan-a"}
+
+
+def test_states_and_heartbeats_of_many_devices_read_back_in_batches(history: HistoryTable):
+    # Given 120 devices with a state (more than one BatchGetItem of 100), 2 of them with heartbeats
+    things = [f"fan-{i:03d}" for i in range(120)]
+    for thing in things:
+        history.alert_states.save(thing, DeviceState(thing=thing, alerts_sent=int(thing[-3:])), 0)
+    history.telemetry.put("fan-007", {"spool_clips": 3})
+    history.telemetry.put("fan-119", {"spool_clips": 0})
+    # When they are read with one device that has nothing
+    states = history.alert_states.get_many([*things, "pump-1"])
+    heartbeats = history.telemetry.get_many([*things, "pump-1"])
+    # Then every state is there under its own device, the unknown device is absent
+    assert set(states) == set(things)
+    assert all(states[t].alerts_sent == int(t[-3:]) and states[t].thing == t for t in things)
+    assert set(heartbeats) == {"fan-007", "fan-119"}
+    assert heartbeats["fan-007"].payload == {"spool_clips": 3} and heartbeats["fan-007"].received_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,6 +141,9 @@ def test_report_has_a_section_and_timeline_per_device_anomalies_drift_and_labels
     assert "SILENT" not in fan01
     text = " ".join(page.text)
     assert "door slammed" in text and "bearing noise confirmed" in text
+    # And it states the period asked for apart from the span each timeline's time axis shows
+    assert re.search(r"Requested period: \S+ \S+Z to \S+ \S+Z \(2\.0 days\)", text)
+    assert "Time axis fitted to its 3 clips" in " ".join(page.section_text["pump-01"])
     # fan-02's label table: 1 confirmed, 1 false alarm, 0 missed, 0 normal confirmed, 2 unlabelled
     cells = [t.strip() for t in page.section_text["fan-02"] if t.strip()]
     at = cells.index("anomalies not yet labelled")

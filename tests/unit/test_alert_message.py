@@ -90,3 +90,27 @@ def test_subjects_fit_the_sns_limit_even_with_long_names():
 def test_notice_durations_read_in_the_unit_a_person_would_use(seconds: float, text: str) -> None:
     # (a demo device silent for 44 s used to be "silent for 0.0 h")
     assert describe_duration(seconds) == text
+
+
+def test_with_a_console_the_alert_ends_with_the_clips_page_and_no_credentials():
+    # Given process_clip runs with HUMWATCH_CONSOLE_URL (the deployed console's address)
+    message = render_alert(decision(), context(console_url="https://d1234.cloudfront.net/"))
+    # Then the body's last line is the clip's page: the SPA route, nothing signed, no token
+    last = message.body.splitlines()[-1].strip()
+    assert last == "https://d1234.cloudfront.net/#/devices/fan-03/clips/0b9d8a52-3f4e-4c1a-9d2b-6f1e2a3b4c5d"
+    assert "X-Amz" not in message.body and "token" not in message.body.lower()
+    # And without a console there is no link at all
+    assert "cloudfront" not in render_alert(decision(), context()).body
+    assert "console" not in render_alert(decision(), context()).body
+
+
+def test_the_alert_says_why_in_words_when_the_model_says():
+    # Given the model located what made the clip abnormal (humwatch.explain.describe_why)
+    why = "a rhythmic pattern at 87 Hz in the 2.5–2.75 kHz band rose 6.2 σ above normal"
+    message = render_alert(decision(), context(why=why))
+    # Then the body says it right under the score
+    lines = message.body.splitlines()
+    score_line = next(i for i, line in enumerate(lines) if line.startswith("Score:"))
+    assert lines[score_line + 1] == f"Why:            {why}"
+    # and a model that cannot say (the autoencoder, an older bundle) leaves the line out
+    assert "Why:" not in render_alert(decision(), context()).body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -22,7 +23,15 @@ def test_given_help_when_asked_then_it_explains_with_an_example() -> None:
     result = CliRunner().invoke(cli, ["synth", "--help"])
     assert result.exit_code == 0
     assert "humwatch synth --out data/train --clips 300" in result.output
-    for option in ("--snr", "--fault", "--severity", "--anomalies", "--machine-seed", "--format"):
+    for option in (
+        "--snr",
+        "--fault",
+        "--severity",
+        "--anomalies",
+        "--machine-seed",
+        "--format",
+        "--generator",
+    ):
         assert option in result.output
 
 
@@ -93,3 +102,35 @@ def test_given_bad_options_when_run_then_one_line_error_and_no_traceback(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_given_the_orders_generator_when_synthesised_then_same_layout_and_rows_name_it(
+    tmp_path: Path,
+) -> None:
+    # Given the second generator chosen by flag
+    args = ["synth", "--out", str(tmp_path), "--clips", "1", "--fault", "blade", "--anomalies", "1"]
+    result = CliRunner().invoke(
+        cli, [*args, "--generator", "orders", "--machine-seed", "901", "--duration", "2"]
+    )
+    # Then it writes synth's layout, says which generator, and every row names it
+    assert result.exit_code == 0, result.output
+    assert "of orders fan #901" in result.output
+    rows = manifest_rows(tmp_path)
+    assert [(r["path"], r["generator"]) for r in rows] == [
+        ("anomaly_blade_0000.wav", "orders"),
+        ("normal_0000.wav", "orders"),
+    ]
+    # And the clips differ from synth's machine with the same seed: another generator rendered them
+    synth_dir = tmp_path / "synth"
+    assert (
+        CliRunner()
+        .invoke(
+            cli,
+            ["synth", "--out", str(synth_dir), "--clips", "1", "--machine-seed", "901", "--duration", "2"],
+        )
+        .exit_code
+        == 0
+    )
+    orders_clip = decode_audio(tmp_path / "normal_0000.wav").samples
+    synth_clip = decode_audio(synth_dir / "normal_0000.wav").samples
+    assert not np.allclose(orders_clip, synth_clip)

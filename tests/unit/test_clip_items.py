@@ -19,6 +19,7 @@ from humwatch.dal.clip_results import (
     encode_band_means,
 )
 from humwatch.dal.dynamo_items import deserialize_item, item_size, serialize_item
+from humwatch.explain import Why
 from humwatch.records import ClipRecord, ClipStatus
 
 AT = datetime(2026, 11, 26, 23, 5, 0, tzinfo=UTC)
@@ -111,3 +112,24 @@ def test_item_size_follows_dynamodb_rules_for_names_and_each_type() -> None:
         "l": {"L": [{"N": "1"}, {"BOOL": True}]},  # 1 + 3 + (2 + 1) + (1 + 1)
     }
     assert item_size(item) == 5 + 4 + 3 + 9
+
+
+def test_why_is_a_small_map_that_reads_back_the_same() -> None:
+    # Given a scored clip whose model said why (the longest kind: a modulation with a hint)
+    why = Why(
+        member="modulation_fine",
+        kind="modulation",
+        z=6.21,
+        deviation=9.38,
+        band_hz=(2375.0, 2625.0),
+        frequency_hz=86.9,
+        hint="rolling-element bearing",
+    )
+    item = clip_item(scored(why=why, is_anomaly=True))
+    # Then it is stored as a map of its few known fields and reads back equal
+    assert item["why"] == why.model_dump(exclude_none=True)
+    assert clip_record(stored(item)).why == why
+    # and the item keeps the room to spare the compact format promises (under 600 of 1024 bytes)
+    assert item_size(serialize_item(clip_item(scored(clip_id=str(uuid.uuid4()), why=why)))) < 600
+    # and one without (blog-ae, an older model) has no why attribute at all
+    assert "why" not in clip_item(scored())

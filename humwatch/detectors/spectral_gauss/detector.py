@@ -21,6 +21,8 @@ from humwatch.detectors.spectral_gauss.ensemble import (
     fit_spectral,
 )
 from humwatch.detectors.spectral_gauss.frontend import frontend_model
+from humwatch.detectors.spectral_gauss.why import why_axes
+from humwatch.explain import WHY_OUTPUTS
 from humwatch.features import FeatureParams
 from humwatch.model.bundle import ModelManifest
 from humwatch.model.calibration import DEFAULT_METHOD, DEFAULT_TARGET_FPR, ThresholdMethod, fit_threshold
@@ -29,7 +31,7 @@ from humwatch.model.session import create_session
 from humwatch.model.trainset import TrainingSet
 
 MIN_CLIPS = 5  # k-fold needs a few clips; fewer cannot say what "normal" varies like
-ONNX_OUTPUTS = ("score", "member_scores", "band_means")
+ONNX_OUTPUTS = ("score", "member_scores", "band_means", *WHY_OUTPUTS)
 
 
 class SpectralGaussOptions(TrainOptions):
@@ -125,7 +127,8 @@ class SpectralGauss:
                     "member_medians": dict(fitted.medians),
                     "member_log_stats": {k: list(v) for k, v in fitted.log_stats.items()},
                     "member_names": [m.name for m in config.members],
-                }
+                },
+                "why": why_axes(fitted).model_dump(mode="json"),
             },
         )
 

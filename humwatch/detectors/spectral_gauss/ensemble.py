@@ -21,13 +21,15 @@ to give every training clip an out-of-fold (OOF) score. OOF scores do two jobs:
   fitted on them (`humwatch.model.calibration`): every clip counts, no thin hold-out.
 
 Serve (ONNX): the front end, then each member's few ops, the normalisation and the combination,
-so onnxruntime alone turns a waveform into `score`, `member_scores` and `band_means`.
+so onnxruntime alone turns a waveform into `score`, `member_scores` and `band_means`, and says why
+(`humwatch.explain`): each member's z, and where its evidence is (an ArgMax over what the member
+already computed: the modulation line or fine line that rose most, the mel band that moved most).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +47,7 @@ from humwatch.detectors.spectral_gauss.gaussian import (
     prominence,
     prominence_kernel,
 )
+from humwatch.explain import WHY_OUTPUTS
 from humwatch.features import FeatureParams
 from humwatch.model.graph import GraphBuilder
 
@@ -270,33 +273,57 @@ def _prominence_graph(g: GraphBuilder, x: str, width: int, rows: int) -> str:
     return g.op("Reshape", [g.op("Sub", [grid, local]), g.const(np.array([-1]))])
 
 
+class MemberTensors(NamedTuple):
+    """One member's graph outputs: its raw score [1] and where its evidence is (see humwatch.explain)."""
+
+    raw: str
+    where: str  # int64 [1]: flat index into the member's statistic
+    value: str  # [1]: that place's z-score (signed), or its change in dB for `level`
+
+
 def _member_graph(
     g: GraphBuilder, fitted: FittedSpectral, member: Member, groups: dict[str, str], logmel: str
-) -> str:
+) -> MemberTensors:
     model = fitted.models[member.name]
     if isinstance(model, FrameGaussian):
         centred = g.op("Sub", [logmel, g.const(model.mean, "frames_mean")])
         white = g.op("MatMul", [centred, g.const(model.whitener, "frames_whitener")])
         # Mean over frames and dimensions of the squared whitened values = mean Mahalanobis / dims.
-        return g.op("ReduceMean", [g.op("Mul", [white, white])], axes=[0, 1], keepdims=1)
+        raw = g.op("ReduceMean", [g.op("Mul", [white, white])], axes=[0, 1], keepdims=1)
+        # Where: the mel band whose clip mean moved most, in its own standard deviations (64 values).
+        band_z = g.op(
+            "Mul",
+            [
+                g.op("Sub", [groups["mel_mean"], g.const(model.mean)]),
+                g.const(1.0 / np.sqrt(np.diag(np.linalg.inv(model.precision)))),
+            ],
+        )
+        where = g.op("ArgMax", [g.op("Abs", [band_z])], axis=0, keepdims=1)
+        return MemberTensors(raw, where, g.op("Gather", [band_z, where], axis=0))
     x = groups[member.group]
     if member.prominence_width:
         x = _prominence_graph(g, x, member.prominence_width, fitted.config.rows(member))
     if isinstance(model, BandMaxGaussian):
         return _band_max_graph(g, model, x, member.name)
-    z = g.op("Mul", [g.op("Sub", [x, g.const(model.mean, f"{member.name}_mean")]), g.const(model.inv_std)])
+    centred = g.op("Sub", [x, g.const(model.mean, f"{member.name}_mean")])
+    z = g.op("Mul", [centred, g.const(model.inv_std)])
     if model.one_sided:
         z = g.op("Relu", [z])
     z2 = g.op("Mul", [z, z])
+    if member.group == "level":  # one value: where is 0, and the change is said in dB
+        where, value = g.const(np.array([0])), centred
+    else:  # the line with the largest z^2, the one a top-1 member scores
+        where = g.op("ArgMax", [z2], axis=0, keepdims=1)
+        value = g.op("Gather", [z, where], axis=0)
     if model.top_k == 1:
-        return g.op("ReduceMax", [z2], axes=[0], keepdims=1)
+        return MemberTensors(g.op("ReduceMax", [z2], axes=[0], keepdims=1), where, value)
     if model.top_k < model.mean.shape[0]:
         z2 = g.op_multi("TopK", [z2, g.const(np.array([model.top_k]))], 2, axis=0, largest=1, sorted=0)[0]
-    return g.op("ReduceMean", [z2], axes=[0], keepdims=1)
+    return MemberTensors(g.op("ReduceMean", [z2], axes=[0], keepdims=1), where, value)
 
 
-def _band_max_graph(g: GraphBuilder, model: BandMaxGaussian, x: str, name: str) -> str:
-    """The graph twin of `BandMaxGaussian.score`: [1]."""
+def _band_max_graph(g: GraphBuilder, model: BandMaxGaussian, x: str, name: str) -> MemberTensors:
+    """The graph twin of `BandMaxGaussian.score`: [1], and the top line of the band that won."""
     lines = model.lines
     z = g.op(
         "Relu", [g.op("Mul", [g.op("Sub", [x, g.const(lines.mean, f"{name}_mean")]), g.const(lines.inv_std)])]
@@ -305,37 +332,51 @@ def _band_max_graph(g: GraphBuilder, model: BandMaxGaussian, x: str, name: str) 
     maxima = g.op("ReduceMax", [per_band], axes=[1], keepdims=0)
     logs = g.op("Log", [g.op("Max", [maxima, g.const(np.array(BAND_MAX_FLOOR))])])
     standardised = g.op("Mul", [g.op("Sub", [logs, g.const(model.centre)]), g.const(model.inv_spread)])
-    return g.op("Exp", [g.op("ReduceMax", [standardised], axes=[0], keepdims=1)])
+    raw = g.op("Exp", [g.op("ReduceMax", [standardised], axes=[0], keepdims=1)])
+    band = g.op("ArgMax", [standardised], axis=0, keepdims=1)
+    band_lines = g.op("Gather", [per_band, band], axis=0)  # [1, lines]
+    line = g.op("ArgMax", [band_lines], axis=1, keepdims=0)
+    lines_per_band = lines.mean.shape[0] // model.rows
+    where = g.op("Add", [g.op("Mul", [band, g.const(np.array([lines_per_band]))]), line])
+    value = g.op("Sqrt", [g.op("ReduceMax", [band_lines], axes=[1], keepdims=0)])
+    return MemberTensors(raw, where, value)
 
 
 def build_spectral_graph(fitted: FittedSpectral) -> GraphBuilder:
-    """waveform [n_samples] -> score [], member_scores [M], band_means [n_mels]."""
+    """waveform [n_samples] -> score [], member_scores [M], band_means [n_mels], and the
+    `humwatch.explain.WHY_OUTPUTS`: member_z [M], why_index [M] (int64), why_value [M]."""
     config = fitted.config
     g = GraphBuilder("humwatch-spectral-gauss")
     waveform = g.input("waveform", ["n_samples"])
     groups, logmel = build_frontend(g, waveform, fitted.features, config.frontend, config.groups)
-    parts = []
+    parts, wheres, values = [], [], []
     for member in config.members:
-        raw = _member_graph(g, fitted, member, groups, logmel)
+        tensors = _member_graph(g, fitted, member, groups, logmel)
         scale = g.const(np.array([1.0 / fitted.medians[member.name]]))
-        parts.append(g.op("Reshape", [g.op("Mul", [raw, scale]), g.const(np.array([1]))]))
+        parts.append(g.op("Reshape", [g.op("Mul", [tensors.raw, scale]), g.const(np.array([1]))]))
+        wheres.append(tensors.where)
+        values.append(tensors.value)
     stacked = g.op("Concat", parts, axis=0)
+    names = [m.name for m in config.members]
+    centre = g.const(np.array([fitted.log_stats[n][0] for n in names]))
+    inv_spread = g.const(np.array([1.0 / fitted.log_stats[n][1] for n in names]))
+    logs = g.op("Log", [g.op("Max", [stacked, g.const(np.array(_SCORE_FLOOR))])])
+    # Each member's z (what max-z and log-z combine): the why outputs say which member fired.
+    member_z = g.op("Mul", [g.op("Sub", [logs, centre]), inv_spread])
     if config.combine == "max":
         score = g.op("ReduceMax", [stacked], axes=[0], keepdims=0)
+    elif config.combine == "geometric":
+        score = g.op("Exp", [g.op("ReduceMean", [logs], axes=[0], keepdims=0)])
+    elif config.combine == "max-z":
+        score = g.op("Exp", [g.op("ReduceMax", [member_z], axes=[0], keepdims=0)])
     else:
-        logs = g.op("Log", [g.op("Max", [stacked, g.const(np.array(_SCORE_FLOOR))])])
-        reduce = "ReduceMean"
-        if config.combine in ("log-z", "max-z"):
-            names = [m.name for m in config.members]
-            centre = g.const(np.array([fitted.log_stats[n][0] for n in names]))
-            inv_spread = g.const(np.array([1.0 / fitted.log_stats[n][1] for n in names]))
-            logs = g.op("Mul", [g.op("Sub", [logs, centre]), inv_spread])
-            if config.combine == "max-z":
-                reduce = "ReduceMax"
-            else:
-                logs = g.op("Max", [logs, g.const(np.array(Z_CLIP))])
-        score = g.op("Exp", [g.op(reduce, [logs], axes=[0], keepdims=0)])
+        clipped = g.op("Max", [member_z, g.const(np.array(Z_CLIP))])
+        score = g.op("Exp", [g.op("ReduceMean", [clipped], axes=[0], keepdims=0)])
     g.output(score, "score", [])
     g.output(stacked, "member_scores", [len(config.members)])
     g.output(groups["mel_mean"], "band_means", [fitted.features.n_mels])
+    member_z_name, index_name, value_name = WHY_OUTPUTS
+    g.output(member_z, member_z_name, [len(config.members)])
+    g.output(g.op("Concat", wheres, axis=0), index_name, [len(config.members)], dtype=np.int64)
+    g.output(g.op("Concat", values, axis=0), value_name, [len(config.members)])
     return g

@@ -6,7 +6,8 @@ false alerts per machine-month on normal streams and minutes from fault onset to
 for a grid of (k, n, evidence threshold, target FPR).
 
 How a stream is made (and what is approximated, to stay within minutes on 2 cores):
-- Each machine (`humwatch.research.synth.MachineSpec.from_seed`) gets a detector calibrated
+- Each machine (of the plan's `generator`, `humwatch.research.generators`: `synth` by default,
+  or the independently written `orders`; even seeds fans, odd seeds pumps) gets a detector calibrated
   out-of-fold exactly as `humwatch train` does (`machine`), trained in one of two modes
   (`training`): `envelope` (default, offline) on `train_clips` normal clips drawn across its
   normal operating range (level and speed inside the drift envelope below); `first-day`
@@ -42,7 +43,7 @@ from humwatch.research.simulation.policy_replay import (
 )
 from humwatch.research.simulation.report import recommend, render_alerts_markdown, rule_text
 from humwatch.research.simulation.run import run_simulation
-from humwatch.research.simulation.sources import ClipScorer, ClipSource, synth_source
+from humwatch.research.simulation.sources import ClipScorer, ClipSource, generator_source
 from humwatch.research.simulation.training import TrainingMode, baseline_slots, first_day_split
 
 __all__ = [
@@ -63,11 +64,11 @@ __all__ = [
     "first_alert_delay",
     "first_day_split",
     "flags_from_ratios",
+    "generator_source",
     "recommend",
     "render_alerts_markdown",
     "replay",
     "rule_text",
     "run_simulation",
     "run_training_comparison",
-    "synth_source",
 ]

@@ -157,7 +157,8 @@ def render_comparison_markdown(result: Mapping[str, Any]) -> str:
     lines = [
         "# humwatch alert simulation: commissioning vs offline training",
         "",
-        f"{plan['machines']} synthetic machines (seeds {', '.join(map(str, plan['machine_seeds']))}; "
+        f"{plan['machines']} synthetic machines of the `{plan.get('generator', 'synth')}` generator "
+        f"(seeds {', '.join(map(str, plan['machine_seeds']))}; "
         f"draw seed {plan['seed']}) x {plan['days_per_machine']} replayed days, once per training "
         f"mode. Every cell is {' / '.join(f'`{m}`' for m in modes)}:",
         "",

@@ -63,7 +63,10 @@ class SimulationPlan:
     ramp_max_clips: int = 144
     cooldown_min: float = 60.0
     drift: DriftModel = field(default_factory=DriftModel)
-    first_machine_seed: int = 200  # never used in development (0-3) or the eval suite (100+)
+    # Never a development seed (synth 0-3, orders 0-99 and 900+); synth's eval suite uses 100-103,
+    # orders' 200-203, so with `--generator orders` these are the eval suite's machines too.
+    first_machine_seed: int = 200
+    generator: str = "synth"  # `humwatch.research.generators` name the clips come from
 
     @classmethod
     def quick(cls) -> SimulationPlan:

@@ -115,6 +115,7 @@ def build_report(
     return {
         "plan": {
             "machines": plan.machines,
+            "generator": plan.generator,
             "machine_seeds": plan.machine_seeds(),
             "seed": plan.seed,
             "fault_streams_per_fault_and_machine": plan.fault_streams,
@@ -148,7 +149,8 @@ def render_alerts_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# humwatch alert simulation",
         "",
-        f"{plan['machines']} synthetic machines (seeds {', '.join(map(str, plan['machine_seeds']))}; "
+        f"{plan['machines']} synthetic machines of the `{plan.get('generator', 'synth')}` generator "
+        f"(seeds {', '.join(map(str, plan['machine_seeds']))}; "
         f"draw seed {plan['seed']}) x {plan['days_per_machine']} days of 5-minute clips "
         f"(SNR {plan['snr_db']:g} dB, drift +-{plan['drift']['level_db']:g} dB level and "
         f"+-{plan['drift']['speed'] * 100:g} % speed), spectral-gauss models trained on "

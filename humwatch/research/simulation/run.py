@@ -12,7 +12,7 @@ import numpy as np
 from humwatch.research.simulation.machine import TrainedMachine, prepare_machine
 from humwatch.research.simulation.plan import FAULT_NAMES, PolicyPoint, SimulationPlan
 from humwatch.research.simulation.report import StreamResult, build_report, write_report
-from humwatch.research.simulation.sources import ClipSource, synth_source
+from humwatch.research.simulation.sources import ClipSource, generator_source
 from humwatch.research.simulation.streams import ramp_fault_delays, replay_normal_stream, step_fault_delays
 
 Progress = Callable[[int], None]
@@ -56,7 +56,7 @@ def run_simulation(
 ) -> dict[str, Any]:
     """Simulate every machine, replay every grid point; write alerts.json/alerts.md if out_dir."""
     started = time.perf_counter()
-    source = source or synth_source(plan.snr_db)
+    source = source or generator_source(plan.generator, plan.snr_db)
     results = {point: StreamResult(point=point) for point in plan.points()}
     total = plan.machines * plan.clips_per_machine()
     tick = progress("machines' clips", total) if progress else _no_progress

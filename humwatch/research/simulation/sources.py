@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,11 +28,13 @@ class ClipScorer(Protocol):
     def __call__(self, samples: np.ndarray) -> float: ...
 
 
-def synth_source(snr_db: float) -> ClipSource:
-    """Clips of `humwatch.research.synth` machines: even seeds are fans, odd seeds pumps."""
-    from humwatch.research.synth import MachineSpec, synth_clip
+def generator_source(generator: str, snr_db: float) -> ClipSource:
+    """Clips of one `humwatch.research.generators` generator (`synth` or `orders`): even machine
+    seeds are fans, odd seeds pumps (`machine_for_seed`, as in `make eval`)."""
+    from humwatch.research.generators import get_generator, machine_for_seed
 
-    specs: dict[int, MachineSpec] = {}
+    source = get_generator(generator)
+    machines: dict[int, Any] = {}
 
     def make(
         machine_seed: int,
@@ -43,16 +45,15 @@ def synth_source(snr_db: float) -> ClipSource:
         gain_db: float,
         seed: int,
     ) -> np.ndarray:
-        if machine_seed not in specs:
-            specs[machine_seed] = MachineSpec.from_seed(
-                "fan" if machine_seed % 2 == 0 else "pump", machine_seed
-            )
-        return synth_clip(
-            specs[machine_seed],
+        if machine_seed not in machines:
+            machines[machine_seed] = machine_for_seed(source, machine_seed)
+        return source.clip(
+            machines[machine_seed],
             fault=fault,
             severity=severity,
             snr_db=snr_db,
             seed=seed,
+            duration_s=10.0,
             speed_offset=speed_offset,
             gain_db=gain_db,
         )

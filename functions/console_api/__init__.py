@@ -1,0 +1,1 @@
+"""The console_api Lambda function (handler.handler)."""
