@@ -7,7 +7,9 @@ its scoring cost does not depend on the epochs), then:
 - cold: a new Python process that imports humwatch.scoring, loads the bundle and scores one
   clip: wall time from the parent and the child's peak RSS (VmHWM), median of 3 runs.
 Targets (issue 2/8): warm <= 10 ms per clip, cold <= 0.5 s and <= 150 MB; the ratios to the blog
-autoencoder show what the extra features cost. Writes benchmarks/results/detectors.json.
+autoencoder show what the extra features cost. Writes benchmarks/results/detectors.json, with
+`TRADE_OFFS` (issue 15: what a feature cost in warm scoring and what was won back; measured before
+against after by `benchmarks/_warm_ab.py`, which needs the code before and so is not run here).
 """
 
 from __future__ import annotations
@@ -30,6 +32,60 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 WARM_CLIPS = 60
 COLD_RUNS = 3
+
+# Issue 15: "keep warm scoring cost no higher than now; trade-offs go in detectors.json". Measured
+# per 10 s clip by `python benchmarks/_warm_ab.py <tree before>` (before and after interleaved clip
+# by clip in one process, 4000 times each; medians and the median of the paired differences) on
+# this shared 2-core machine; a constant, because the run needs the code before.
+TRADE_OFFS: dict[str, object] = {
+    "say_why": {
+        "what": "graph outputs member_z, why_index, why_value (16 small nodes) and "
+        "humwatch.explain.locate_why turning them into ClipScore.why",
+        "warm_cost_ms": {"graph": [0.02, 0.04], "python": 0.05, "total": 0.08},
+        "scores": "bit for bit unchanged",
+    },
+    "won_back": [
+        {
+            "change": "half-overlap DFTs cut each half of the product with one Slice over both axes "
+            "(humwatch.model.stft_graph.overlap_add), not a Slice (or Split) per axis: 290 -> 282 nodes",
+            "applies_to": "bundles trained from now on (the graph is in the bundle)",
+            "graph_ms": {"spectral-gauss": -0.42, "blog-ae": -0.05},
+        },
+        {
+            "change": "a mono clip is decoded in one read (no 64k-frame blocks, copies, concatenate); "
+            "NaN/inf found by the float64 mean square the silence check computes anyway",
+            "applies_to": "every bundle",
+            "decode_ms": -0.18,
+        },
+        {
+            "change": "Scorer looks up the manifest's why axes, id and version once at load; "
+            "band_means without a float64 copy",
+            "applies_to": "every bundle",
+            "python_ms": -0.01,
+        },
+    ],
+    "measured": {
+        "command": "git archive <commit before> humwatch | tar -x -C /tmp/before && "
+        "python benchmarks/_warm_ab.py /tmp/before 4000",
+        "load_average": [1.4, 2.0],
+        "spectral-gauss": {
+            "score_samples_ms": {"before": 7.18, "after": 6.75, "paired_median": -0.435},
+            "decode_and_score_ms": {"before": 9.72, "after": 8.99, "paired_median": -0.646},
+            "decode_and_score_ms_bundle_trained_before": {"paired_median": -0.33},
+        },
+        "blog-ae": {
+            "score_samples_ms": {"before": 2.23, "after": 2.15, "paired_median": -0.080},
+            "decode_and_score_ms": {"before": 4.56, "after": 4.35, "paired_median": -0.218},
+            "decode_and_score_ms_bundle_trained_before": {"paired_median": -0.17},
+        },
+        "scores": "60 clips per type score the same before and after, bit for bit (score, "
+        "band_means, why); tests/unit/test_stft_graph.py, tests/unit/test_audio.py",
+    },
+    "net_ms_per_clip": {
+        "spectral-gauss": "say why +0.08, won back 0.65 (0.33 for a bundle trained before), "
+        "so decode + score is about 0.5 ms below its cost before say why",
+    },
+}
 
 COLD = """
 import sys, time
@@ -110,6 +166,7 @@ def main() -> dict[str, object]:
                 "cold_wall": cold["spectral-gauss"]["wall_s"] / cold["blog-ae"]["wall_s"],
                 "cold_rss": cold["spectral-gauss"]["peak_rss_mb"] / cold["blog-ae"]["peak_rss_mb"],
             },
+            "trade_offs": TRADE_OFFS,
         }
     )
     print("| model | warm median ms | warm p95 ms | cold wall s | cold peak RSS MB | model.onnx MB |")

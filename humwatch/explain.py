@@ -12,9 +12,11 @@ with the largest z and returns a `Why`; `describe_why` says it in words. A bundl
 outputs or without the block (trained before they existed, or the blog autoencoder) says nothing:
 `why` is None.
 
-Not said yet: the shaft order (87 Hz is "4.1x shaft speed") needs a speed estimate of the clip,
-which humwatch does not make. The one fault hint (`bearing_like`) is given only where the physics
-is unambiguous enough to say "typical of".
+The shaft order (87 Hz is "4.1x shaft speed") is said where the machine's shaft speed is known:
+stated by the user from the nameplate (`humwatch train --shaft-rpm`, `humwatch device learn
+--shaft-rpm`) into `WhyAxes.shaft_hz`; humwatch does not estimate it from the sound (tried in
+`humwatch.research.order_tracking`: it locks onto blade-pass subharmonics). The one fault hint
+(`bearing_like`) is given only where the physics is unambiguous enough to say "typical of".
 
 Imported by the Lambda runtime: numpy and pydantic only.
 """
@@ -36,14 +38,18 @@ Hint = Literal["rolling-element bearing"]
 # modulation line of a high band (bearing housings ring at kilohertz). A bearing's defect rates
 # are non-integer multiples of the shaft rate (e.g. 0.4 x balls x shaft), whereas rubbing, a
 # damaged blade and imbalance modulate at shaft orders, and electrical faults at multiples of the
-# mains frequency. The shaft rate is not known, so a modulation that is within tolerance of an
-# integer multiple of any tonal line of the normal machine (whose lines are shaft, blade-pass and
-# motor orders) or of the mains frequency gets no hint; nor does one below the machine's lowest
-# line (it may be the shaft rate itself, which the microphone does not hear as a line).
+# mains frequency. So a modulation that is within tolerance of an integer multiple of any tonal
+# line of the normal machine (whose lines are shaft, blade-pass and motor orders) or of the mains
+# frequency gets no hint. Where the shaft rate is known (`WhyAxes.shaft_hz`, the nameplate speed),
+# an integer shaft order gets none either, and a rate above 1x shaft that is none of these is
+# bearing-like even when the machine's lines are not known. Where it is not known, a rate below
+# the machine's lowest line gets no hint (it may be the shaft rate itself, which the microphone
+# does not hear as a line), and without the lines no hint is given at all.
 HIGH_BAND_HZ = 2000.0  # band centre at or above which a modulation counts as a resonance's
 MAINS_HZ: tuple[float, ...] = (50.0, 60.0)
 # |f - k * line| <= this + k * the lines' own precision is "an integer multiple": the modulation
-# spectrum's ~1 Hz resolution, plus 2 % for a speed that differs from training.
+# spectrum's ~1 Hz resolution, plus 2 % for a speed that differs from training (or, for the
+# shaft, from the nameplate: an induction motor's slip moves it by a few percent).
 MULTIPLE_TOLERANCE_HZ = 1.0
 MULTIPLE_TOLERANCE_FRACTION = 0.02
 
@@ -71,9 +77,13 @@ class WhyAxes(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     members: list[WhyAxis]
-    # The normal machine's tonal lines (Hz), for the bearing hint; empty: no hint is given.
+    # The normal machine's tonal lines (Hz), for the bearing hint; empty: no hint is given unless
+    # the shaft speed is known.
     machine_lines_hz: list[float] = Field(default_factory=list)
     machine_line_precision_hz: float = Field(default=1.0, ge=0.0)  # how well a line's Hz is known
+    # The machine's nominal shaft speed (Hz, nameplate rpm / 60) when the user stated it: the
+    # modulation's or line's shaft order is said, and the bearing hint uses it. None: not known.
+    shaft_hz: float | None = Field(default=None, gt=0.0)
 
 
 class Why(BaseModel):
@@ -87,6 +97,8 @@ class Why(BaseModel):
     deviation: float  # the place's own change: z-score of the line or band, dB for `level`
     band_hz: tuple[float, float] | None = None
     frequency_hz: float | None = None
+    # frequency_hz in multiples of the stated shaft speed (modulation and line, when it is known)
+    shaft_order: float | None = None
     hint: Hint | None = None
 
     def compact(self) -> dict[str, object]:
@@ -117,6 +129,9 @@ def locate_why(
     if axis.first_hz is not None and axis.step_hz is not None:
         frequency = round(axis.first_hz + column * axis.step_hz, 1)
     deviation = float(value[m]) if math.isfinite(value[m]) else 0.0
+    shaft_order = None
+    if axis.kind in ("modulation", "line") and frequency is not None and axes.shaft_hz:
+        shaft_order = round(frequency / axes.shaft_hz, 2)
     hint: Hint | None = None
     if axis.kind == "modulation" and deviation > 0 and bearing_like(frequency, band, axes):
         hint = "rolling-element bearing"
@@ -128,21 +143,27 @@ def locate_why(
         deviation=round(deviation, 2),
         band_hz=band,
         frequency_hz=frequency,
+        shaft_order=shaft_order,
         hint=hint,
     )
 
 
 def bearing_like(modulation_hz: float | None, band_hz: tuple[float, float] | None, axes: WhyAxes) -> bool:
-    """A modulation of a high band at a rate that no known line or the mains explains (see above)."""
-    lines = axes.machine_lines_hz
-    if modulation_hz is None or band_hz is None or not lines:
+    """A modulation of a high band at a rate that no known line, the shaft or the mains explains
+    (see above)."""
+    lines, shaft = axes.machine_lines_hz, axes.shaft_hz
+    if modulation_hz is None or band_hz is None or not (lines or shaft):
         return False
     if (band_hz[0] + band_hz[1]) / 2.0 < HIGH_BAND_HZ:
         return False
     tolerance = MULTIPLE_TOLERANCE_HZ + MULTIPLE_TOLERANCE_FRACTION * modulation_hz
-    if modulation_hz < min(lines) + tolerance + axes.machine_line_precision_hz:
+    # Above 1x shaft where it is known, else above the lowest line (which may be the shaft's).
+    floor = shaft if shaft else min(lines) + axes.machine_line_precision_hz
+    if modulation_hz < floor + tolerance:
         return False
     known = [(line, axes.machine_line_precision_hz) for line in lines] + [(hz, 0.0) for hz in MAINS_HZ]
+    if shaft:
+        known.append((shaft, 0.0))  # the stated speed is exact as given; its error is the 2 %
     for line, precision in known:
         k = max(1, round(modulation_hz / line))
         if abs(modulation_hz - k * line) <= tolerance + k * precision:
@@ -151,8 +172,9 @@ def bearing_like(modulation_hz: float | None, band_hz: tuple[float, float] | Non
 
 
 def describe_why(why: Why) -> str:
-    """The evidence in words: 'a rhythmic pattern at 87 Hz in the 2.38-2.62 kHz band rose 6.2 σ
-    above normal — typical of a rolling-element bearing'."""
+    """The evidence in words: 'a rhythmic pattern at 87 Hz (4.1x shaft speed) in the 2.38-2.62 kHz
+    band rose 6.2 σ above normal — typical of a rolling-element bearing' (the shaft order only
+    where the shaft speed is known)."""
     size = abs(why.deviation)
     if why.kind == "level":
         direction = "louder" if why.deviation >= 0 else "quieter"
@@ -163,6 +185,8 @@ def describe_why(why: Why) -> str:
         return f"{where} is {size:.1f} σ {direction} than normal"
     moved = f"rose {size:.1f} σ above normal" if why.deviation >= 0 else f"fell {size:.1f} σ below normal"
     at = f" at {format_hz(why.frequency_hz)}" if why.frequency_hz is not None else ""
+    if at and why.shaft_order is not None:
+        at += f" ({why.shaft_order:.1f}x shaft speed)"
     if why.kind == "line":
         return f"a tone{at} {moved}"
     if why.deviation <= 0:

@@ -147,6 +147,9 @@ class DeviceInfo(BaseModel):
     training_request_id: str | None = None
     baseline_count: int = 0  # baseline clips kept in this learning round (process_clip counts them)
     training_note: str | None = None  # what the last training run left to know or do, in words
+    # The machine's nominal shaft speed from its nameplate (`humwatch device learn --shaft-rpm`):
+    # the models trained for the device say shaft orders (humwatch.explain). None: not known.
+    shaft_rpm: float | None = Field(default=None, gt=0.0)
 
     @property
     def revoked(self) -> bool:

@@ -75,6 +75,10 @@ class Scorer:
             if manifest.why is not None and all(name in outputs for name in WHY_OUTPUTS)
             else None
         )
+        # Looked up once: per clip, everything after the graph run costs more than it looks (the
+        # run leaves the caches cold), so the warm path does only what it must.
+        self._why_axes = manifest.why
+        self._model_id, self._model_version = manifest.model_id, manifest.version
         self._min_samples = max(manifest.features.min_samples, manifest.features.n_fft)
         self.sample_rate = manifest.features.sample_rate
         self.threshold = manifest.threshold.value
@@ -101,21 +105,21 @@ class Scorer:
         score = float(outputs[self._score_index])
         if not math.isfinite(score):
             raise AudioRejected("clip produced a non-finite score", code=AudioRejectReason.NOT_FINITE.value)
-        manifest = self.bundle.manifest
         return ClipScore(
             score=score,
             threshold=self.threshold,
             ratio=score / self.threshold,
             is_anomaly=score > self.threshold,
             normal_gap=self.normal_gap,
-            band_means=np.asarray(outputs[self._band_index], dtype=np.float64).ravel().tolist(),
-            model_id=manifest.model_id,
-            model_version=manifest.version,
+            # float32 -> Python float is exact: the same values as through a float64 array
+            band_means=np.ravel(outputs[self._band_index]).tolist(),
+            model_id=self._model_id,
+            model_version=self._model_version,
             why=self._why(outputs),
         )
 
     def _why(self, outputs: list[np.ndarray]) -> Why | None:
-        axes = self.bundle.manifest.why
+        axes = self._why_axes
         if self._why_indices is None or axes is None:
             return None
         z_at, index_at, value_at = self._why_indices

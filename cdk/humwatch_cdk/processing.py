@@ -7,11 +7,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from humwatch.contracts import AUDIO_SUFFIXES, CLIPS_PREFIX, PipelineSettings
 from humwatch_cdk.function import HumwatchFunction
+from humwatch_cdk.queues import queue_with_dlq
 
 
 class ClipProcessing(Construct):
@@ -32,29 +32,13 @@ class ClipProcessing(Construct):
         # Both queues use the stack's customer managed key (the topics' key: no second key to pay
         # for). S3 can only deliver event notifications to a KMS-encrypted queue whose key policy
         # lets it, which the AWS managed SQS key's never does; CDK's SqsDestination adds that grant.
-        # One data key per queue and hour: KMS requests stay a handful per hour, whatever the rate.
-        data_key_reuse = cdk.Duration.hours(1)
-        self.dlq = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=data_key_reuse,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        self.queue = sqs.Queue(
+        self.queue, self.dlq = queue_with_dlq(
             self,
             "ClipEvents",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=data_key_reuse,
-            enforce_ssl=True,
+            key=key,
             visibility_timeout=cdk.Duration.seconds(pipeline.clip_queue_visibility_timeout_s),
-            retention_period=cdk.Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dlq, max_receive_count=pipeline.clip_max_receive_count
-            ),
+            retention=cdk.Duration.days(4),
+            max_receive_count=pipeline.clip_max_receive_count,
         )
         for suffix in AUDIO_SUFFIXES:
             bucket.add_event_notification(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from humwatch.contracts import PipelineSettings
 from humwatch_cdk.function import HumwatchFunction
+from humwatch_cdk.queues import DLQ_RETENTION, queue_with_dlq
 
 
 class ModelTraining(Construct):
@@ -31,33 +31,17 @@ class ModelTraining(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         # The stack's customer managed key, as the clip queues: requests name devices and time
-        # windows, and one key for every queue and topic is one key to pay for and audit. A few
-        # requests a day: one data key per hour keeps KMS calls negligible all the same.
-        data_key_reuse = cdk.Duration.hours(1)
-        self.dlq = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=data_key_reuse,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        self.queue = sqs.Queue(
+        # windows, and one key for every queue and topic is one key to pay for and audit.
+        self.queue, self.dlq = queue_with_dlq(
             self,
             "Requests",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=data_key_reuse,
-            enforce_ssl=True,
+            key=key,
             # 6x the function's timeout (AWS's advice for SQS event sources), so a request a run
             # still holds is not handed to a second run.
             visibility_timeout=cdk.Duration.seconds(pipeline.train_queue_visibility_timeout_s),
             # As long as the DLQ: a request that waits behind a long backlog is still worth running.
-            retention_period=cdk.Duration.days(14),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dlq, max_receive_count=pipeline.train_max_receive_count
-            ),
+            retention=DLQ_RETENTION,
+            max_receive_count=pipeline.train_max_receive_count,
         )
         # One request per invocation: a run is minutes of one device's clips, and a failure then
         # returns exactly that request to the queue. max_concurrency caps runs at once (the S3

@@ -25,8 +25,18 @@ from humwatch.learning.selection import DEFAULT_RETRAIN_SINCE
     type=click.FloatRange(min=0, min_open=True, max=24 * 90),
     help="Span of capture time this baseline must cover [baselineHours, 24].",
 )
+@click.option(
+    "--shaft-rpm",
+    type=click.FloatRange(0.0, min_open=True),
+    metavar="RPM",
+    help="The machine's nominal shaft speed, from its nameplate; kept for this device (given "
+    "once, it stays). The models trained for it from now on say shaft orders in alerts and the "
+    "console ('87 Hz (4.1x shaft speed)').",
+)
 @stack_options
-def device_learn_cmd(*, stack: StackContext, thing: str, hours: float | None) -> None:
+def device_learn_cmd(
+    *, stack: StackContext, thing: str, hours: float | None, shaft_rpm: float | None
+) -> None:
     """Learn THING's normal again from now on (after a repair, a move, a new machine).
 
     Its clips stop being scored and build a new baseline; when it has baselineClips valid clips
@@ -35,12 +45,15 @@ def device_learn_cmd(*, stack: StackContext, thing: str, hours: float | None) ->
     \b
     Example:
       humwatch device learn fan-02 --hours 48
+      humwatch device learn fan-02 --shaft-rpm 1470
     """
     from humwatch.ops.learning import relearn
 
-    info = relearn(stack.history(), thing, now=_now(), hours=hours)
+    info = relearn(stack.history(), thing, now=_now(), hours=hours, shaft_rpm=shaft_rpm)
     span = f"{hours:g} h" if hours else "baselineHours"
     click.echo(f"{thing} is learning from {info.learning_since:%Y-%m-%dT%H:%M:%SZ} (baseline span {span})")
+    if info.shaft_rpm is not None:
+        click.echo(f"  shaft speed {info.shaft_rpm:g} rpm: its models will say shaft orders")
 
 
 @model_group.command("retrain")

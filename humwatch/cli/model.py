@@ -46,6 +46,7 @@ def _channel(value: str) -> int | str:
 Examples:
   humwatch train data/fan/train --out models/fan
   humwatch train data/manifest.csv --out models/fan --seed 1 --target-fpr 0.02
+  humwatch train data/fan/train --out models/fan --shaft-rpm 1470
   humwatch train data/fan/train --out models/fan-ae --model-type blog-ae --epochs 30 --holdout 0.2
 """,
 )
@@ -84,6 +85,14 @@ Examples:
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
     help="blog-ae only: share of normal clips held out to calibrate the threshold (default 0.2).",
 )
+@click.option(
+    "--shaft-rpm",
+    type=click.FloatRange(0.0, min_open=True),
+    metavar="RPM",
+    help="spectral-gauss only: the machine's nominal shaft speed, from its nameplate. Lets the "
+    "model's why (score, alerts, console) say shaft orders ('87 Hz (4.1x shaft speed)') and the "
+    "bearing hint rule them out. Leave it out when unsure: a wrong speed gives wrong orders.",
+)
 def train_command(
     data: tuple[str, ...],
     out_dir: str,
@@ -94,6 +103,7 @@ def train_command(
     channel: str,
     epochs: int | None,
     holdout: float | None,
+    shaft_rpm: float | None,
 ) -> None:
     """Train an anomaly model on recordings of a machine running normally.
 
@@ -107,7 +117,7 @@ def train_command(
     from humwatch.detectors import get_detector, train_bundle
     from humwatch.detectors.few_shot import few_clips_warning
 
-    type_only: dict[str, Any] = {"epochs": epochs, "holdout_fraction": holdout}
+    type_only: dict[str, Any] = {"epochs": epochs, "holdout_fraction": holdout, "shaft_rpm": shaft_rpm}
     clips = load_labelled_clips(data)
     counts = count_labels(clips)
     click.echo(

@@ -181,6 +181,7 @@ ERROR_CODES: Mapping[str, AwsErrorKind] = MappingProxyType(
         "UnsupportedMediaType": _BAD,
         "NotImplemented": _BAD,
         "NoSuchUpload": _BAD,
+        "NoSuchPart": _BAD,  # a multipart part that does not exist (humwatch uploads in one part)
         "TooManyParts": _BAD,
         "IdempotencyParameterMismatch": _BAD,
         "ObjectAlreadyInActiveTierError": _BAD,

@@ -1,7 +1,8 @@
 """Devices in the history table: the registry entry of each device and its last heartbeat.
 
 Items: pk `registry`, sk `device#{thing}` (model id, machine type, created_at; its lifecycle
-state, learning_since, training_request_id and training_note (docs/learning.md); and revoked_at,
+state, learning_since, training_request_id and training_note (docs/learning.md); shaft_rpm once
+`humwatch device learn --shaft-rpm` stated it (older items have none); and revoked_at,
 revoked_certificates, revoke_reason once `humwatch device revoke` cut the device off); pk
 `device#{thing}`, sk `telemetry` (the heartbeat as sent, received_at), the same item the IoT
 rule's DynamoDBv2 action writes in AWS (docs/architecture.md, "History table").
@@ -68,8 +69,9 @@ class DeviceRegistry:
         )
         existing = self.get(thing) if overwrite else None
         if existing is not None:
-            # Re-registering (a new model mapping) keeps when it was created and any revocation.
-            kept = {"created_at", "revoked_at", "revoked_certificates", "revoke_reason"}
+            # Re-registering (a new model mapping) keeps when it was created, any revocation and
+            # the machine's stated shaft speed.
+            kept = {"created_at", "revoked_at", "revoked_certificates", "revoke_reason", "shaft_rpm"}
             info = info.model_copy(update=existing.model_dump(include=kept))
         item = dict(info.model_dump(exclude_none=True), pk=c.REGISTRY_PK, sk=c.registry_device_sk(thing))
         if overwrite:
@@ -123,10 +125,19 @@ class DeviceRegistry:
         return info
 
     # --- the learning loop -----------------------------------------------------------------------
-    def start_learning(self, thing: str, *, at: datetime, baseline_hours: float | None = None) -> DeviceInfo:
+    def start_learning(
+        self,
+        thing: str,
+        *,
+        at: datetime,
+        baseline_hours: float | None = None,
+        shaft_rpm: float | None = None,
+    ) -> DeviceInfo:
         """Learn the device's normal again from `at` on (after a repair, a move, a new machine).
 
-        Its current model keeps its registry entry but no longer scores: clips build the baseline."""
+        Its current model keeps its registry entry but no longer scores: clips build the baseline.
+        `shaft_rpm` (the nameplate speed) is stored for the models trained from now on; None keeps
+        the one stated before, if any."""
         values: dict[str, Any] = {
             ":learning": {"S": DeviceLifecycle.LEARNING.value},
             ":at": {"S": c.format_timestamp(at)},
@@ -138,6 +149,11 @@ class DeviceRegistry:
             assignments.append("baseline_hours = :hours")
         else:
             removals.append("baseline_hours")
+        if shaft_rpm is not None:
+            if not 0.0 < shaft_rpm < float("inf"):
+                raise ValueError(f"shaft speed must be a positive number of rpm, got {shaft_rpm!r}")
+            values[":rpm"] = {"N": repr(float(shaft_rpm))}
+            assignments.append("shaft_rpm = :rpm")
         updated = self._table.update(
             c.REGISTRY_PK,
             c.registry_device_sk(thing),

@@ -33,6 +33,25 @@ def slice_axis(g: GraphBuilder, x: str, start: int, end: int, axis: int = 0) -> 
     return g.op("Slice", [x, g.const(np.array([start])), g.const(np.array([end])), g.const(np.array([axis]))])
 
 
+def slice_axes(g: GraphBuilder, x: str, starts: list[int], ends: list[int], axes: list[int]) -> str:
+    """One Slice over several axes: one copy, where a Slice per axis copies once per axis."""
+    return g.op("Slice", [x, g.const(np.array(starts)), g.const(np.array(ends)), g.const(np.array(axes))])
+
+
+def overlap_add(g: GraphBuilder, both: str, width: int, frame_axis: int) -> str:
+    """top[:-1] + bottom[1:] of both = [... frames ..., top | bottom] (last axis 2*width): frame i
+    of a half-overlap DFT is block i's top-half product plus block i+1's bottom-half product.
+
+    Each half is cut out by one Slice over both axes. Cutting the columns first and the frames
+    second copied every product twice (onnxruntime fuses the column cuts into a Split): 0.3-0.4 ms
+    of the spectral-gauss graph per 10 s clip. The sum is the same Add of the same values, so
+    every output is bit for bit what the two-step cut gave (tests/unit/test_stft_graph.py)."""
+    last = frame_axis + 1
+    top = slice_axes(g, both, [0, 0], [-1, width], [frame_axis, last])
+    bottom = slice_axes(g, both, [1, width], [2**62, 2 * width], [frame_axis, last])
+    return g.op("Add", [top, bottom])
+
+
 def half_overlap_dft(g: GraphBuilder, x: str, matrix: np.ndarray) -> str:
     """frames(x, n_fft, hop=n_fft/2) @ matrix without materialising the frames.
 
@@ -48,9 +67,7 @@ def half_overlap_dft(g: GraphBuilder, x: str, matrix: np.ndarray) -> str:
         "Reshape", [g.op("Slice", [x, g.const(np.array([0])), usable]), g.const(np.array([-1, hop]))]
     )
     both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
-    top = slice_axis(g, slice_axis(g, both, 0, width, axis=1), 0, -1)
-    bottom = slice_axis(g, slice_axis(g, both, width, 2 * width, axis=1), 1, 2**62)
-    return g.op("Add", [top, bottom])
+    return overlap_add(g, both, width, frame_axis=0)
 
 
 def mel_power(g: GraphBuilder, padded: str, features: FeatureParams) -> str:

@@ -113,7 +113,7 @@ class Assumptions:
     train_runs_per_device_month: float = 1.0
     # benchmarks/results/train_model.json: a day of clips (288 x 10 s) on one core, as Lambda at
     # 1769 MB runs it (`one_core_wall_s`).
-    train_run_s: float = 11.8
+    train_run_s: float = 8.4
     train_model_memory_mb: int = 1769
 
 

@@ -43,9 +43,12 @@ def request_retrain(
     return request
 
 
-def relearn(table: HistoryTable, thing: str, *, now: datetime, hours: float | None) -> DeviceInfo:
+def relearn(
+    table: HistoryTable, thing: str, *, now: datetime, hours: float | None, shaft_rpm: float | None = None
+) -> DeviceInfo:
+    """THING learns its normal again from `now`; `shaft_rpm` (nameplate) goes to its next models."""
     require_device(table, thing)
-    return table.devices.start_learning(thing, at=now, baseline_hours=hours)
+    return table.devices.start_learning(thing, at=now, baseline_hours=hours, shaft_rpm=shaft_rpm)
 
 
 def candidate_rows(table: HistoryTable, thing: str | None) -> list[dict[str, Any]]:

@@ -52,9 +52,9 @@ from humwatch.detectors.spectral_gauss.ensemble import (
     Member,
     SpectralConfig,
     Stats,
-    _log_floor,
     combine_scores,
     fit_spectral,
+    log_floor,
     member_input,
 )
 from humwatch.detectors.spectral_gauss.gaussian import (
@@ -423,8 +423,8 @@ def combine(scores: MemberScores, members: Sequence[str]) -> tuple[np.ndarray, n
     config = SpectralConfig(members=tuple(Member(name=m, group="level") for m in members))
     log_stats = {
         m: (
-            float(np.mean(_log_floor(scores.oof[m]))),
-            max(float(np.std(_log_floor(scores.oof[m]))), LOG_SPREAD_FLOOR),
+            float(np.mean(log_floor(scores.oof[m]))),
+            max(float(np.std(log_floor(scores.oof[m]))), LOG_SPREAD_FLOOR),
         )
         for m in members
     }
@@ -629,7 +629,7 @@ def _with_orders(
 
 def run_dcase(plan: TrialPlan, real_dir: Path, progress: ProgressFactory) -> dict[str, Any] | None:
     from humwatch.research.eval_suite.metrics import separation
-    from humwatch.research.eval_suite.real import _read_channel
+    from humwatch.research.eval_suite.real import read_channel
 
     folder = real_dir / "dcase2020-id00"
     normals = sorted((folder / "train" / "normal").glob("*.wav"))
@@ -639,7 +639,7 @@ def run_dcase(plan: TrialPlan, real_dir: Path, progress: ProgressFactory) -> dic
     normals = normals[: plan.dcase_limit] if plan.dcase_limit else normals
     paths = [*normals, *anomalies]
     tick = progress("DCASE clips", len(paths) * (plan.dcase_folds + 1))
-    audio = [_read_channel(p, 0) for p in paths]
+    audio = [read_channel(p, 0) for p in paths]
     extractor = ClipStatistics()
     base = []
     for x in audio:
@@ -683,7 +683,7 @@ def run_dcase(plan: TrialPlan, real_dir: Path, progress: ProgressFactory) -> dic
 
 def run_mimii(plan: TrialPlan, real_dir: Path, progress: ProgressFactory) -> dict[str, Any] | None:
     from humwatch.research.eval_suite.metrics import separation
-    from humwatch.research.eval_suite.real import MIMII_CHANNELS, _mimii_ids, _read_channel
+    from humwatch.research.eval_suite.real import MIMII_CHANNELS, mimii_ids, read_channel
 
     base_dir = real_dir / "mimii-0db"
     if not base_dir.is_dir():
@@ -691,7 +691,7 @@ def run_mimii(plan: TrialPlan, real_dir: Path, progress: ProgressFactory) -> dic
     extractor = ClipStatistics()
     out: dict[str, Any] = {}
     for machine_type in plan.mimii_types:
-        ids = _mimii_ids(base_dir, machine_type)
+        ids = mimii_ids(base_dir, machine_type)
         if len(ids) < 2:
             continue
         # id -> label -> (audio, base statistics) of every recording's channels
@@ -706,7 +706,7 @@ def run_mimii(plan: TrialPlan, real_dir: Path, progress: ProgressFactory) -> dic
                 rows = []
                 for wav in sorted((i / label).glob("*.wav")):
                     for ch in range(MIMII_CHANNELS):
-                        x = _read_channel(wav, ch)
+                        x = read_channel(wav, ch)
                         rows.append((x, extractor.base(x)))
                         tick(1)
                 clips[i.name][label] = rows

@@ -2,8 +2,10 @@
 
 It exists so that a detector tuned on one rendering of a fault can be tested on a different one
 (issue 15). It shares no code with `humwatch.research.synth`; only the public shape is common:
-`OrdersMachine.from_seed` makes a machine, `render_clip` a 16 kHz mono float32 clip,
-`write_orders_dataset` a labelled folder with a manifest. Research code: no Lambda runs it.
+`OrdersMachine.from_seed` makes a machine, `render_clip` a 16 kHz mono float32 clip. Labelled
+folders are written by the project's one dataset writer (`humwatch synth --generator orders`,
+`humwatch.research.synth.write_dataset` through `humwatch.research.generators`). Research code: no
+Lambda runs it.
 
 Physics
 -------
@@ -55,22 +57,16 @@ normal clip, and a normal and a faulty clip with the same seed share background 
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from scipy import signal
 
 MACHINE_TYPES = ("fan", "pump")
 FAULTS = ("bearing", "imbalance", "rubbing", "speed", "blade")
 SAMPLE_RATE = 16_000
-MANIFEST_NAME = "manifest.csv"
-MANIFEST_COLUMNS = ("path", "label", "machine_type", "machine_id", "fault", "severity", "seed")
 
 TWO_PI = 2.0 * math.pi
 _TYPE_CODE = {"fan": 1, "pump": 2}
@@ -623,73 +619,3 @@ def render_clip(
     )
     mix = (parts.machine + parts.background) * 10.0 ** (gain_db / 20.0)
     return np.clip(mix, -1.0, 1.0).astype(np.float32)
-
-
-def write_orders_dataset(
-    out_dir: str | os.PathLike[str],
-    *,
-    machine_type: str,
-    machine_seed: int,
-    n_normal: int,
-    faults: Sequence[str] = FAULTS,
-    n_per_fault: int,
-    seed: int = 0,
-    severity: float = 0.5,
-    snr_db: float = 0.0,
-    duration_s: float = 10.0,
-) -> Path:
-    """Write `normal/` and `anomaly/` 16 kHz PCM-16 WAV folders and `manifest.csv`; return its path.
-
-    The manifest (columns MANIFEST_COLUMNS, paths relative to it) is what
-    `humwatch.datasets.load_labelled_clips` reads: `label` is normal/anomaly and the other
-    columns land in `LabelledClip.meta` (`fault` for per-fault metrics, `machine_type` and
-    `machine_id` for calibration strata). Each row's `seed` re-renders the clip with
-    `render_clip(OrdersMachine.from_seed(machine_type, machine_seed), fault=..., severity=...,
-    seed=..., snr_db=snr_db, duration_s=duration_s)`. Clip seeds are seed * 1_000_000 + index.
-    """
-    machine = OrdersMachine.from_seed(machine_type, machine_seed)
-    unknown = [f for f in faults if f not in FAULTS]
-    if unknown:
-        raise ValueError(f"unknown fault(s) {', '.join(map(repr, unknown))} (expected {', '.join(FAULTS)})")
-    if n_normal < 0 or n_per_fault < 0:
-        raise ValueError("n_normal and n_per_fault must not be negative")
-    if faults and n_per_fault and not (math.isfinite(severity) and 0.0 < severity <= 1.0):
-        raise ValueError(f"severity of anomaly clips must be in (0, 1], got {severity!r}")
-    _check_seed(seed, "dataset seed")
-    root = Path(out_dir)
-    machine_id = f"orders-{machine_seed}"
-    plan: list[tuple[str, str | None, float]] = [
-        (f"normal/normal_{machine_type}_{machine_seed}_{i:04d}.wav", None, 0.0) for i in range(n_normal)
-    ]
-    plan += [
-        (f"anomaly/anomaly_{fault}_{machine_type}_{machine_seed}_{j:04d}.wav", fault, severity)
-        for fault in faults
-        for j in range(n_per_fault)
-    ]
-    rows = []
-    for index, (relative, fault, clip_severity) in enumerate(plan):
-        clip_seed = seed * 1_000_000 + index
-        samples = render_clip(
-            machine, fault=fault, severity=clip_severity, snr_db=snr_db, seed=clip_seed, duration_s=duration_s
-        )
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, samples, SAMPLE_RATE, subtype="PCM_16")
-        rows.append(
-            {
-                "path": relative,
-                "label": "anomaly" if fault else "normal",
-                "machine_type": machine_type,
-                "machine_id": machine_id,
-                "fault": fault or "",
-                "severity": f"{clip_severity:g}",
-                "seed": str(clip_seed),
-            }
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    manifest = root / MANIFEST_NAME
-    with manifest.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest

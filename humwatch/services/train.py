@@ -5,8 +5,9 @@ Per request (one SQS message, `contracts.TrainRequest`):
    that died (its lease ran out) is taken over by the retry;
 2. select the training clips from the history (`learning.selection`): valid clips of the window,
    labelled-normal clips always, labelled-anomaly and flagged clips never; spread over the window;
-3. download them and train the default detector (out-of-fold calibration) under a version named
-   after the request, so a retry rewrites the same version;
+3. download them and train the default detector (out-of-fold calibration, and the device's shaft
+   speed when an operator stated it: `DeviceInfo.shaft_rpm`) under a version named after the
+   request, so a retry rewrites the same version;
 4. score the labelled clips and the last `replay_days` of clips with the candidate, build the gate
    report (`learning.gate`);
 5. write model.onnx, model.json, the report, and only then the candidate item: a run killed at any
@@ -157,7 +158,9 @@ def _train(request: c.TrainRequest, info: DeviceInfo, deps: TrainDeps) -> TrainO
                 f"{len(files)} of {len(training)} training clips could be read; "
                 f"training needs at least {settings.min_train_clips}"
             )
-        bundle = train_bundle(DEFAULT_DETECTOR, files, None, version=version, model_id=model_id)
+        # The nameplate shaft speed, when an operator stated it: the model's why says shaft orders.
+        shaft = {"shaft_rpm": info.shaft_rpm} if info.shaft_rpm is not None else {}
+        bundle = train_bundle(DEFAULT_DETECTOR, files, None, version=version, model_id=model_id, **shaft)
     train_s = time.perf_counter() - started
     scorer = Scorer(bundle)
     replayed = [r for r in history if r.captured_at >= request.until - timedelta(days=settings.replay_days)]

@@ -16,6 +16,10 @@ from processes import processes_using
 pytestmark = pytest.mark.timeout(120)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_given_local_up_when_interrupted_then_it_stops_cleanly_and_leaves_nothing(tmp_path: Path) -> None:
     workdir = tmp_path / ".humwatch"
     state_file = workdir / "local-stack.json"
@@ -36,6 +40,9 @@ def test_given_local_up_when_interrupted_then_it_stops_cleanly_and_leaves_nothin
         stderr=subprocess.STDOUT,
         env=env,
         cwd=tmp_path,
+        # As from a terminal, where Ctrl-C is never ignored: a test run launched in the background
+        # by a non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it.
+        preexec_fn=_sigint_default,
     )
     try:
         deadline = time.monotonic() + 60

@@ -14,10 +14,12 @@ import pytest
 from cli_process import humwatch
 
 from humwatch.model.bundle import ModelBundle
-from humwatch.research.synth import write_dataset
+from humwatch.research.synth import MachineSpec, write_dataset
 from humwatch.scoring import Scorer, score_clip
 
 CLIP_SECONDS = 4.0
+# The fan's nameplate speed as a user would state it (write_dataset's machine 0, rounded to 0.1 rpm)
+SHAFT_RPM = round(60.0 * MachineSpec.from_seed("fan", 0).rotation_hz, 1)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # When `humwatch train` runs with its default model type
+    # When `humwatch train` runs with its default model type and the machine's nameplate speed
     out = tmp_path_factory.mktemp("model") / "fan"
     result = humwatch(
-        "train", data_dir / "manifest.csv", "--out", out, "--model-id", "fan-sg", "--target-fpr", "0.01"
+        "train",
+        data_dir / "manifest.csv",
+        "--out",
+        out,
+        "--model-id",
+        "fan-sg",
+        "--target-fpr",
+        "0.01",
+        "--shaft-rpm",
+        str(SHAFT_RPM),
     )
     assert result.returncode == 0, result.stderr
     assert "threshold" in result.stdout
@@ -64,6 +75,7 @@ def test_the_bundle_is_a_calibrated_spectral_gauss_model(model_dir: Path) -> Non
         "why_value",
     ]
     assert [axis["member"] for axis in manifest["why"]["members"]] == manifest["detector"]["member_names"]
+    assert manifest["why"]["shaft_hz"] == pytest.approx(SHAFT_RPM / 60.0)  # from --shaft-rpm
     assert manifest["threshold"]["validation"] == "out-of-fold"
     assert manifest["threshold"]["n_validation"] == 16  # every normal clip calibrates; anomalies skipped
     assert manifest["training"]["skipped_anomalies"] == 3
@@ -100,9 +112,15 @@ def test_score_command_reads_the_bundle(model_dir: Path, data_dir: Path) -> None
     assert why["member"] in ("modulation", "modulation_fine", "fine", "frames", "level")
     assert why["z"] == pytest.approx(np.log(rows[1]["score"]), abs=0.01)
     assert why["kind"] == "level" or why.get("frequency_hz") or why.get("band_hz")
+    # and, the model knowing the shaft speed (--shaft-rpm), a modulation or line says its shaft order
+    located = [r["why"] for r in rows if r["why"]["kind"] in ("modulation", "line")]
+    assert located, "neither clip's why is a modulation or a line: nothing to check the order on"
+    for said in located:
+        assert said["shaft_order"] == pytest.approx(said["frequency_hz"] / (SHAFT_RPM / 60.0), abs=0.01)
     table = humwatch("score", "--model", model_dir, *files)
     assert table.returncode == 0, table.stderr
     assert "ANOMALY: " in table.stdout and "σ" in table.stdout.splitlines()[2]
+    assert "x shaft speed)" in table.stdout
 
 
 def test_blog_ae_stays_available(data_dir: Path, tmp_path: Path) -> None:
@@ -120,6 +138,19 @@ def test_an_option_the_default_detector_does_not_use_is_refused_with_a_clear_err
     assert result.returncode == 2
     assert "error: spectral-gauss does not use the option(s) epochs" in result.stderr
     assert not (tmp_path / "sg").exists()
+
+
+def test_the_shaft_speed_is_refused_for_the_autoencoder_which_cannot_say_why(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # Given blog-ae (no why to say shaft orders in) and a nameplate speed
+    result = humwatch(
+        "train", data_dir, "--out", tmp_path / "ae", "--model-type", "blog-ae", "--shaft-rpm", "1470"
+    )
+    # Then the command stops with one clear line rather than dropping the speed, and writes nothing
+    assert result.returncode == 2
+    assert "error: blog-ae does not use the option(s) shaft_rpm" in result.stderr
+    assert not (tmp_path / "ae").exists()
 
 
 def test_evaluate_suite_quick_writes_the_table_and_json(tmp_path: Path) -> None:
@@ -149,7 +180,14 @@ def test_evaluate_suite_quick_writes_the_table_and_json(tmp_path: Path) -> None:
         ("orders", "synth"),
     }
     table = (tmp_path / "eval" / "eval.md").read_text()
-    assert "| 0 | 0.5 | 12 | spectral-gauss |" in table and "| 0 | 0.5 | 12 | blog-ae |" in table
+    assert "| 0 | - | 0.5 | 12 | spectral-gauss |" in table and "| 0 | - | 0.5 | 12 | blog-ae |" in table
+    # The drifting case: its own rows and false-alarm rate beside the set point's, on both generators
+    for name, generator in results["generators"].items():
+        drifting = [c for c in generator["cases"] if c["drift"]]
+        assert len(drifting) == 1 and set(drifting[0]["models"]) == {"spectral-gauss", "blog-ae"}
+        assert set(generator["false_alarm_rate"]) == {"0.0", "0.0 drift"}
+        assert f"| {name} | drifting | spectral-gauss | 12 |" in table
+    assert "| 0 | level +-1.5 dB, speed +-1 % | 0.5 | 12 | spectral-gauss |" in table
     for section in ("## Targets", "## Few-shot", "## Leave one generator out"):
         assert section in table
 

@@ -226,6 +226,24 @@ def test_device_and_model_registries(history: HistoryTable):
     assert [(m.model_id, m.version) for m in history.models.all()] == [("fan-a", "v2")]
 
 
+def test_a_stated_shaft_speed_is_stored_kept_and_absent_from_older_entries(history: HistoryTable):
+    # Given a device registered before shaft speeds existed (its item has no shaft_rpm)
+    history.devices.put("fan-1", machine_type="fan", model_id="fan-a")
+    assert history.devices.get("fan-1").shaft_rpm is None
+    # When an operator has it learn again with its nameplate speed
+    info = history.devices.start_learning("fan-1", at=T0, shaft_rpm=1470.0)
+    # Then the registry keeps it, and later relearning (train_model's, or without the option),
+    # re-registration and monitoring keep it too
+    assert info.shaft_rpm == 1470.0 and history.devices.get("fan-1").shaft_rpm == 1470.0
+    assert history.devices.start_learning("fan-1", at=T0 + timedelta(hours=1)).shaft_rpm == 1470.0
+    assert history.devices.start_monitoring("fan-1", model_id="fan-1").shaft_rpm == 1470.0
+    history.devices.put("fan-1", machine_type="fan", model_id="fan-b")
+    assert history.devices.get("fan-1").shaft_rpm == 1470.0
+    # and a speed that is not one is refused before anything is written
+    with pytest.raises(ValueError, match="positive"):
+        history.devices.start_learning("fan-1", at=T0, shaft_rpm=0.0)
+
+
 def test_telemetry_is_the_last_heartbeat(history: HistoryTable):
     assert history.telemetry.get("fan-1") is None
     history.telemetry.put("fan-1", {"sent_at": "2026-11-26T23:00:00Z", "spool_clips": 3, "last_error": None})

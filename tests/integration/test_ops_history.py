@@ -95,8 +95,9 @@ def test_history_of_all_devices_is_merged_by_time_and_limited(
 def test_anomalies_across_devices_read_the_day_index_over_several_days(
     aws_stack: StackResources, history: HistoryTable
 ) -> None:
-    # Given anomalies on three different UTC days and normal clips in between
-    day0 = (NOW - timedelta(days=3)).replace(hour=12, minute=0, second=0)
+    # Given anomalies on three different UTC days and normal clips in between, all in the past
+    # whatever the time of day (noon four days ago: the newest is yesterday's noon)
+    day0 = (NOW - timedelta(days=4)).replace(hour=12, minute=0, second=0)
     seed_device(history, "fan-01", [1.2, 0.2, 1.3], start=day0, every=timedelta(days=1))
     seed_device(
         history, "fan-02", [0.2, 1.8, 0.1, 2.5], start=day0 + timedelta(minutes=1), every=timedelta(days=1)

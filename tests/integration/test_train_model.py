@@ -9,11 +9,13 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
 import soundfile as sf
 from lambda_harness import invoke, load_handler, receive_lambda_event
+from ops_seed import run, stack_args
 
 from humwatch import contracts as c
 from humwatch.dal import aws
@@ -27,6 +29,7 @@ from humwatch.services.promotion import promote, rollback
 THING = "fan-11"
 BASELINE = 12
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+SHAFT_RPM = 927.1  # the fan's nameplate speed (MachineSpec.from_seed("fan", 5): 15.45 Hz)
 
 
 def _encode(samples: np.ndarray) -> bytes:
@@ -98,8 +101,17 @@ def train_event(stack: StackResources) -> dict[str, Any]:
     }
 
 
-def learn_baseline(stack: StackResources, handler: Any, history: HistoryTable) -> None:
+def learn_baseline(
+    stack: StackResources, handler: Any, history: HistoryTable, *, shaft_rpm: float | None = None
+) -> None:
     history.devices.register_provisioned(THING, model_id=None, machine_type="fan")
+    if shaft_rpm is not None:
+        # The operator states the nameplate speed: `humwatch device learn` (just before the clips)
+        with mock.patch("humwatch.cli.learning._now", return_value=T0 - timedelta(minutes=1)):
+            said = run(["device", "learn", THING, "--shaft-rpm", f"{shaft_rpm:g}", *stack_args(stack)])
+        assert said.exit_code == 0, said.output
+        assert f"shaft speed {shaft_rpm:g} rpm" in said.output
+        assert history.devices.get(THING).shaft_rpm == shaft_rpm
     for i in range(BASELINE):
         upload(stack, normal_clip(i), minutes=10 * i)
     process(stack, handler, BASELINE)
@@ -134,8 +146,8 @@ def test_train_model_promotes_a_first_model_that_then_flags_a_fault(
     aws_stack, handlers, history, alert_inbox
 ):
     process_clip, train_model = handlers
-    # Given a device whose baseline completed
-    learn_baseline(aws_stack, process_clip, history)
+    # Given a device whose baseline completed, its nameplate shaft speed stated by an operator
+    learn_baseline(aws_stack, process_clip, history, shaft_rpm=SHAFT_RPM)
     event = train_event(aws_stack)
     # When train_model handles the request (twice: a duplicated delivery)
     assert invoke(train_model, event) == {"batchItemFailures": []}
@@ -149,6 +161,10 @@ def test_train_model_promotes_a_first_model_that_then_flags_a_fault(
     store = ModelStore(aws_stack.bucket, client=aws.client("s3", endpoint_url=aws_stack.endpoint_url))
     report = store.get_gate_report(THING, candidates[0].version)
     assert report["passed"] and report["training"]["clips"] == BASELINE
+    # and the device's model knows the shaft speed, so its why says shaft orders; the registry keeps it
+    bundle = store.load_bundle(THING, candidates[0].version)
+    assert bundle.manifest.why is not None and bundle.manifest.why.shaft_hz == pytest.approx(SHAFT_RPM / 60.0)
+    assert info.shaft_rpm == SHAFT_RPM
     assert [check["name"] for check in report["checks"]] == [
         "labelled anomalies",
         "labelled normals",
@@ -170,8 +186,9 @@ def test_too_few_usable_clips_is_recorded_on_the_device_and_learning_starts_over
     aws_stack, handlers, history
 ):
     process_clip, train_model = handlers
-    # Given a completed baseline of which an operator labelled most clips anomaly
-    learn_baseline(aws_stack, process_clip, history)
+    # Given a completed baseline (of a machine whose speed was stated) of which an operator
+    # labelled most clips anomaly
+    learn_baseline(aws_stack, process_clip, history, shaft_rpm=SHAFT_RPM)
     for record in list(history.clips.query(THING))[:5]:
         history.clips.set_label(THING, record.clip_id, "anomaly", "not how it should sound")
     # When train_model handles the request
@@ -180,6 +197,8 @@ def test_too_few_usable_clips_is_recorded_on_the_device_and_learning_starts_over
     info = history.devices.get(THING)
     assert history.candidates.list(THING) == []
     assert info.state is DeviceLifecycle.LEARNING and "training needs at least 10" in info.training_note
+    # and learning again keeps the stated shaft speed for the next run
+    assert info.shaft_rpm == SHAFT_RPM
 
 
 def test_promote_and_rollback_move_the_pointer_between_a_device_s_own_versions(aws_stack, handlers, history):

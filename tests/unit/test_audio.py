@@ -65,6 +65,23 @@ def test_given_flac_when_round_tripped_then_samples_survive() -> None:
     np.testing.assert_allclose(audio.samples, x, atol=1.5 / 32768)
 
 
+@pytest.mark.parametrize("frames", [65535, 65536, 65537, 160000])
+@pytest.mark.parametrize(("fmt", "subtype"), [("FLAC", "PCM_16"), ("WAV", "FLOAT")])
+def test_given_a_mono_clip_when_decoded_then_exactly_libsndfiles_samples(
+    frames: int, fmt: str, subtype: str
+) -> None:
+    # Given a mono clip around the old 64k-frame read block (one read now), with a -0.0 sample
+    x = (np.random.default_rng(frames).normal(size=frames) * 0.1).astype(np.float32)
+    x[7] = -0.0
+    data = encode(x, 16000, fmt, subtype)
+    expected, _ = sf.read(io.BytesIO(data), dtype="float32")
+    # When decoded as channel 0 and as the mean of its one channel
+    first, mean = decode_audio(data).samples, decode_audio(data, channel="mean").samples
+    # Then channel 0 is libsndfile's samples bit for bit; the mean is too but for -0.0 (0 + -0.0)
+    assert first.tobytes() == expected.tobytes()
+    assert mean.tobytes() == (expected + np.float32(0.0)).tobytes()
+
+
 @pytest.mark.parametrize(("fmt", "subtype"), [("WAV", "PCM_24"), ("WAV", "FLOAT"), ("WAVEX", "PCM_16")])
 def test_given_other_wav_encodings_when_decoded_then_accepted(fmt: str, subtype: str) -> None:
     x = tone(500, 16000, 2.0)

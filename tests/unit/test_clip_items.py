@@ -133,3 +133,28 @@ def test_why_is_a_small_map_that_reads_back_the_same() -> None:
     assert item_size(serialize_item(clip_item(scored(clip_id=str(uuid.uuid4()), why=why)))) < 600
     # and one without (blog-ae, an older model) has no why attribute at all
     assert "why" not in clip_item(scored())
+
+
+def test_why_keeps_its_shaft_order_and_older_whys_without_it_still_load() -> None:
+    # Given a clip whose model knew the shaft speed: the modulation is 4.09x the shaft
+    why = Why(
+        member="modulation_fine",
+        kind="modulation",
+        z=6.21,
+        deviation=9.38,
+        band_hz=(2375.0, 2625.0),
+        frequency_hz=86.9,
+        shaft_order=4.09,
+        hint="rolling-element bearing",
+    )
+    item = clip_item(scored(clip_id=str(uuid.uuid4()), why=why, is_anomaly=True))
+    # Then the stored map has the order and reads back with it
+    assert item["why"]["shaft_order"] == 4.09
+    back = clip_record(stored(item)).why
+    assert back is not None and back.shaft_order == 4.09 and back == why
+    # and the item keeps the room to spare the compact format promises (15 bytes more: under 600)
+    assert item_size(serialize_item(clip_item(scored(clip_id=str(uuid.uuid4()), why=why)))) < 600
+    # And an item stored before shaft orders existed reads back with none
+    older = dict(item, why={k: v for k, v in item["why"].items() if k != "shaft_order"})
+    old_why = clip_record(stored(older)).why
+    assert old_why is not None and old_why.shaft_order is None and old_why.frequency_hz == 86.9

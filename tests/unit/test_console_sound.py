@@ -107,6 +107,25 @@ def test_what_the_detector_says_fired_comes_first() -> None:
     assert text.endswith("band is 4.0 σ above normal (largest of 64 bands).")
 
 
+def test_the_console_says_the_shaft_order_where_the_model_knew_the_speed() -> None:
+    from humwatch.console.views import clip_item
+
+    # Given a clip whose model was trained with the machine's nameplate speed (87 Hz = 4.09x shaft)
+    why = Why(member="modulation", kind="modulation", z=7.3, deviation=6.2, band_hz=(2375.0, 2625.0),
+              frequency_hz=87.0, shaft_order=4.09)  # fmt: skip
+    edges = band_edges_hz(PARAMS)
+    mean, std = [-40.0] * 64, [2.0] * 64
+    text = explain(
+        record(why=why), clip_bands=mean, normal_mean=mean, normal_std=std, edges_hz=edges, model="m@v1"
+    )
+    # Then the clip page's sentence says it, and the clip list's why carries it for the page
+    assert text.startswith(
+        "A rhythmic pattern at 87 Hz (4.1x shaft speed) in the 2.38–2.62 kHz band rose 6.2 σ"
+    )
+    listed = clip_item(record(why=why)).why
+    assert listed is not None and listed["shaft_order"] == 4.09
+
+
 def test_the_explanation_says_plainly_what_it_cannot_compare() -> None:
     edges = band_edges_hz(PARAMS)
     clip = [-40.0] * 64

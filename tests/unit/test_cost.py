@@ -160,8 +160,8 @@ def test_given_a_small_fleet_when_priced_then_lambda_lines_match_hand_computatio
     assert usd(result, "Lambda", "process_clip") == pytest.approx(87_600 * 0.17 * 0.0000166667)
     # drift_check daily: 2 s + 10 x 0.5 s at 1 GB
     assert usd(result, "Lambda", "drift_check") == pytest.approx(DAYS * 7.0 * 0.0000166667)
-    # train_model: 10 devices x one 11.8 s run a month at 1769 MB
-    assert usd(result, "Lambda", "train_model") == pytest.approx(10 * 11.8 * 1769 / 1024 * 0.0000166667)
+    # train_model: 10 devices x one 8.4 s run a month at 1769 MB
+    assert usd(result, "Lambda", "train_model") == pytest.approx(10 * 8.4 * 1769 / 1024 * 0.0000166667)
 
 
 def test_given_a_small_fleet_when_priced_then_s3_lines_match_hand_computation() -> None:

@@ -66,6 +66,9 @@ def test_an_unknown_type_is_a_clear_error() -> None:
         ("blog-ae", {"target_fpr": 0.6}, "target FPR must be between 0 and 0.5"),
         ("spectral-gauss", {"model_id": "no spaces"}, "model id 'no spaces'"),
         ("spectral-gauss", {"threshold_method": "weibull"}, "threshold_method"),
+        # The shaft speed only feeds spectral-gauss's why: the autoencoder cannot say why at all
+        ("blog-ae", {"shaft_rpm": 1470.0}, "blog-ae does not use the option\\(s\\) shaft_rpm"),
+        ("spectral-gauss", {"shaft_rpm": 0.0}, "shaft_rpm: Input should be greater than 0"),
     ],
 )
 def test_an_option_a_type_does_not_use_or_a_bad_value_is_an_error(

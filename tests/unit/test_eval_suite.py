@@ -10,12 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from humwatch.research.eval_suite import SEEDS, SuitePlan
 from humwatch.research.eval_suite.alerts import alert_summary
+from humwatch.research.eval_suite.synthetic import drift_state
 from humwatch.research.eval_suite.targets import evaluate_targets
 from humwatch.research.eval_suite.transfer import choose, leave_one_generator_out
+from humwatch.research.simulation.drift import DriftModel
 
 FAULTS = ("bearing", "imbalance", "rubbing", "speed", "blade")
 
@@ -238,6 +241,30 @@ def test_no_generator_holds_out_a_development_seed() -> None:
     assert all(seed > 23 for seed in SEEDS["synth"].held_out)
     assert all(99 < seed < 900 for seed in SEEDS["orders"].held_out)
     assert all(seed >= 900 for seed in SEEDS["orders"].development)
+
+
+def test_a_drifting_case_draws_each_clip_s_state_from_its_seed_within_the_simulation_envelope() -> None:
+    # Given the alert simulation's drift envelope
+    drift = DriftModel()
+    # When drift states are drawn for many clip seeds, twice
+    states = [drift_state(seed) for seed in range(10_000, 10_200)]
+    again = [drift_state(seed) for seed in range(10_000, 10_200)]
+    # Then each clip's state is fixed by its seed (every model type and rerun hears the same clip),
+    # lies within the envelope and spreads over it
+    assert states == again
+    levels, speeds = (np.array(v) for v in zip(*states, strict=True))
+    assert np.all(np.abs(levels) <= drift.level_drift_db) and np.all(np.abs(speeds) <= drift.speed_drift)
+    assert levels.max() - levels.min() > 1.5 * drift.level_drift_db
+    assert speeds.max() - speeds.min() > 1.5 * drift.speed_drift
+
+
+def test_the_drifting_case_is_not_the_headline_and_has_its_own_key() -> None:
+    plan = SuitePlan()
+    for generator in ("synth", "orders"):
+        drifting = [c for c in plan.cases_of(generator) if c.drift]
+        assert len(drifting) == 1
+        assert not drifting[0].is_headline and plan.headline_case(generator).key == "0.0"
+        assert drifting[0].key == "0.0 drift"
 
 
 def test_the_full_plan_scores_the_headline_case_of_both_generators_at_200_clips_and_few_shot_sizes() -> None:

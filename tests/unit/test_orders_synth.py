@@ -7,24 +7,18 @@ seeds: never the ones `make eval` holds out.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import soundfile as sf
 from scipy import signal
 
-from humwatch.datasets import load_labelled_clips
 from humwatch.research.orders_synth import (
     FAULTS,
-    MANIFEST_COLUMNS,
     OrdersMachine,
     render_clip,
     render_parts,
-    write_orders_dataset,
 )
 
 FS = 16_000
@@ -228,18 +222,6 @@ def test_given_two_machine_seeds_when_rendered_then_they_differ_more_than_two_cl
         (lambda: render_clip(FAN, duration_s=-1.0), "duration_s"),
         (lambda: render_clip(FAN, seed=-1), "seed"),
         (lambda: render_clip(FAN, gain_db=float("inf")), "gain_db"),
-        (
-            lambda: write_orders_dataset(
-                "unused", machine_type="fan", machine_seed=1, n_normal=1, n_per_fault=1, severity=0.0
-            ),
-            "severity",
-        ),
-        (
-            lambda: write_orders_dataset(
-                "unused", machine_type="fan", machine_seed=1, n_normal=1, faults=("x",), n_per_fault=1
-            ),
-            "unknown fault",
-        ),
     ],
 )
 def test_given_a_bad_argument_when_called_then_a_clear_value_error(
@@ -247,42 +229,3 @@ def test_given_a_bad_argument_when_called_then_a_clear_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         call()
-
-
-def test_given_a_dataset_request_when_written_then_the_project_loader_reads_labels_faults_and_seeds(
-    tmp_path: Path,
-) -> None:
-    manifest = write_orders_dataset(
-        tmp_path / "set",
-        machine_type="pump",
-        machine_seed=8,
-        n_normal=2,
-        faults=("bearing", "speed"),
-        n_per_fault=1,
-        seed=3,
-        severity=0.6,
-        snr_db=6.0,
-        duration_s=2.0,
-    )
-    with manifest.open(newline="") as fh:
-        assert tuple(csv.DictReader(fh).fieldnames or ()) == MANIFEST_COLUMNS
-    clips = load_labelled_clips([manifest])
-    assert [(c.label, c.fault) for c in clips] == [
-        ("anomaly", "bearing"),
-        ("anomaly", "speed"),
-        ("normal", None),
-        ("normal", None),
-    ]
-    assert {c.meta["machine_id"] for c in clips} == {"orders-8"}
-    # The folders alone carry the labels too.
-    by_folder = load_labelled_clips([tmp_path / "set"])
-    assert sorted(c.label or "" for c in by_folder) == ["anomaly", "anomaly", "normal", "normal"]
-    # A manifest row re-renders its clip (up to 16-bit quantisation).
-    bearing = clips[0]
-    samples, rate = sf.read(bearing.path, dtype="float32")
-    expected = render_clip(
-        PUMP, fault="bearing", severity=0.6, seed=int(bearing.meta["seed"]), snr_db=6.0, duration_s=2.0
-    )
-    assert rate == FS
-    assert np.abs(samples - expected).max() < 2.0 / 32768
-    assert len({c.meta["seed"] for c in clips}) == 4

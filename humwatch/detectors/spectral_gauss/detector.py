@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from humwatch.detectors.base import FittedModel, TrainOptions
 from humwatch.detectors.spectral_gauss.ensemble import (
@@ -37,6 +38,9 @@ ONNX_OUTPUTS = ("score", "member_scores", "band_means", *WHY_OUTPUTS)
 class SpectralGaussOptions(TrainOptions):
     config: SpectralConfig = SpectralConfig()
     threshold_method: ThresholdMethod = DEFAULT_METHOD
+    # The machine's nominal shaft speed (nameplate rpm), when known: model.json `why.shaft_hz`, so
+    # that a clip's why says shaft orders (humwatch.explain). It does not change the model.
+    shaft_rpm: float | None = Field(default=None, gt=0.0)
 
 
 class StatisticsExtractor:
@@ -128,7 +132,7 @@ class SpectralGauss:
                     "member_log_stats": {k: list(v) for k, v in fitted.log_stats.items()},
                     "member_names": [m.name for m in config.members],
                 },
-                "why": why_axes(fitted).model_dump(mode="json"),
+                "why": why_axes(fitted, shaft_rpm=options.shaft_rpm).model_dump(mode="json"),
             },
         )
 

@@ -175,7 +175,8 @@ def _score_member(
     return model.score(member_input(stats, member, config)[idx])
 
 
-def _log_floor(x: np.ndarray) -> np.ndarray:
+def log_floor(x: np.ndarray) -> np.ndarray:
+    """log of normalised member scores, floored (what the combinations and their OOF statistics use)."""
     return np.asarray(np.log(np.maximum(x, _SCORE_FLOOR)))
 
 
@@ -187,10 +188,10 @@ def combine_scores(
     if config.combine == "max":
         return np.asarray(parts.max(axis=0))
     if config.combine == "geometric":
-        return np.asarray(np.exp(np.mean(_log_floor(parts), axis=0)))
+        return np.asarray(np.exp(np.mean(log_floor(parts), axis=0)))
     z = np.stack(
         [
-            (_log_floor(normalised[m.name]) - log_stats[m.name][0]) / log_stats[m.name][1]
+            (log_floor(normalised[m.name]) - log_stats[m.name][0]) / log_stats[m.name][1]
             for m in config.members
         ]
     )
@@ -245,7 +246,7 @@ def fit_spectral(
     medians = {name: max(float(np.median(v)), 1e-9) for name, v in oof.items()}
     normalised = {name: v / medians[name] for name, v in oof.items()}
     log_stats = {
-        name: (float(np.mean(_log_floor(v))), max(float(np.std(_log_floor(v))), LOG_SPREAD_FLOOR))
+        name: (float(np.mean(log_floor(v))), max(float(np.std(log_floor(v))), LOG_SPREAD_FLOOR))
         for name, v in normalised.items()
     }
     return FittedSpectral(

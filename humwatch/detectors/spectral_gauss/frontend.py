@@ -28,7 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from humwatch.features import FeatureParams, hann_window, mel_filterbank
 from humwatch.model.graph import GraphBuilder
-from humwatch.model.stft_graph import half_overlap_dft, mel_power, rdft_matrix, slice_axis, supports_mel_power
+from humwatch.model.stft_graph import (
+    half_overlap_dft,
+    mel_power,
+    overlap_add,
+    rdft_matrix,
+    slice_axis,
+    supports_mel_power,
+)
 
 GROUPS: tuple[str, ...] = (
     "mel_mean",
@@ -281,9 +288,7 @@ def _rowshalf_overlap_dft(g: GraphBuilder, rows: str, matrix: np.ndarray) -> str
     blocks = g.op("Reshape", [trimmed, g.op("Concat", [count, g.const(np.array([-1, hop]))], axis=0)])
     # A 3-D MatMul broadcasts the matrix over the rows.
     both = g.op("MatMul", [blocks, g.const(np.concatenate([matrix[:hop], matrix[hop:]], axis=1), "dft")])
-    top = slice_axis(g, slice_axis(g, both, 0, width, axis=2), 0, -1, axis=1)
-    bottom = slice_axis(g, slice_axis(g, both, width, 2 * width, axis=2), 1, 2**62, axis=1)
-    return g.op("Add", [top, bottom])
+    return overlap_add(g, both, width, frame_axis=1)
 
 
 def build_frontend(

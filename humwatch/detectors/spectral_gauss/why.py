@@ -2,7 +2,8 @@
 
 The graph (`ensemble.build_spectral_graph`) says which line or band moved; this turns indices into
 frequencies from the front end's parameters, and lists the normal machine's tonal lines (the fine
-member's mean line prominence) for the bearing hint (`humwatch.explain.bearing_like`).
+member's mean line prominence) for the bearing hint (`humwatch.explain.bearing_like`), with the
+shaft speed where the user stated it (`SpectralGaussOptions.shaft_rpm`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ MACHINE_LINES_MAX = 24
 _FINE_PROMINENCE_WIDTH = 4  # the default fine member's (used when a member reads raw levels)
 
 
-def why_axes(fitted: FittedSpectral) -> WhyAxes:
+def why_axes(fitted: FittedSpectral, *, shaft_rpm: float | None = None) -> WhyAxes:
+    """The block; `shaft_rpm` is the machine's nominal shaft speed as the user stated it (None:
+    not known, no shaft orders are said)."""
     fp = fitted.config.frontend
     return WhyAxes(
         members=[_axis(fitted, m) for m in fitted.config.members],
@@ -31,6 +34,7 @@ def why_axes(fitted: FittedSpectral) -> WhyAxes:
         # A peak refined by a parabola is good to about a quarter of a bin (0.4-0.7 Hz on the
         # development machines' shaft lines at 3.9 Hz bins).
         machine_line_precision_hz=fitted.features.sample_rate / fp.decimate / fp.fine_n_fft / 4.0,
+        shaft_hz=shaft_rpm / 60.0 if shaft_rpm is not None else None,
     )
 
 

@@ -30,7 +30,7 @@ Progress = Callable[[int], None]
 MIMII_CHANNELS = 8
 
 
-def _read_channel(path: Path, channel: int) -> np.ndarray:
+def read_channel(path: Path, channel: int) -> np.ndarray:
     from humwatch.audio import decode_audio
 
     return decode_audio(path, target_sample_rate=16000, channel=channel).samples
@@ -59,7 +59,7 @@ def run_dcase(plan: SuitePlan, real_dir: Path, tick: Progress) -> dict[str, Any]
         return None
     if plan.dcase_limit:
         normals = normals[: plan.dcase_limit]
-    audio = {p: _read_channel(p, 0) for p in [*normals, *anomalies]}
+    audio = {p: read_channel(p, 0) for p in [*normals, *anomalies]}
     as_clip = [TrainingClip(path=p, source=p.parent) for p in normals]
     false_alarms = {t: 0 for t in plan.model_types}
     flagged = {t: 0 for t in plan.model_types}
@@ -108,7 +108,7 @@ def run_dcase(plan: SuitePlan, real_dir: Path, tick: Progress) -> dict[str, Any]
     return {"cross_validation": cv, "first60_protocol": blog, "target_fpr": plan.target_fpr}
 
 
-def _mimii_ids(base: Path, machine_type: str) -> list[Path]:
+def mimii_ids(base: Path, machine_type: str) -> list[Path]:
     return sorted(p for p in (base / machine_type).glob("id_*") if p.is_dir())
 
 
@@ -119,7 +119,7 @@ def mimii_work(plan: SuitePlan, real_dir: Path) -> int:
         return 0
     total = 0
     for machine_type in plan.mimii_types:
-        ids = _mimii_ids(base, machine_type)
+        ids = mimii_ids(base, machine_type)
         if len(ids) < 2:
             continue
         normals = {i: len(list((i / "normal").glob("*.wav"))) for i in ids}
@@ -137,7 +137,7 @@ def run_mimii(plan: SuitePlan, real_dir: Path, tick: Progress) -> dict[str, Any]
         return None
     out: dict[str, Any] = {}
     for machine_type in plan.mimii_types:
-        ids = _mimii_ids(base, machine_type)
+        ids = mimii_ids(base, machine_type)
         if len(ids) < 2:
             continue
         # model type -> held-out id -> "normal" / "anomaly" -> ratios
@@ -151,7 +151,7 @@ def run_mimii(plan: SuitePlan, real_dir: Path, tick: Progress) -> dict[str, Any]
                     for wav in sorted((other / "normal").glob("*.wav")):
                         for ch in range(MIMII_CHANNELS):
                             name = f"{other.name}_{wav.stem}_ch{ch}.wav"
-                            clips.append(write_wav(work / name, _read_channel(wav, ch)))
+                            clips.append(write_wav(work / name, read_channel(wav, ch)))
                 scorers, _ = train_all(plan, clips)
             scored = 0
             for t in plan.model_types:
@@ -159,7 +159,7 @@ def run_mimii(plan: SuitePlan, real_dir: Path, tick: Progress) -> dict[str, Any]
             for label in ("normal", "anomaly"):
                 for wav in sorted((held / label).glob("*.wav")):
                     for ch in range(MIMII_CHANNELS):
-                        x = _read_channel(wav, ch)
+                        x = read_channel(wav, ch)
                         scored += 1
                         for t, scorer in scorers.items():
                             by_id[t][held.name][label].append(scorer.score_samples(x).ratio)

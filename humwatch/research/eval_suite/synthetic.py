@@ -43,6 +43,17 @@ TRAIN_SEED, TEST_SEED, FAULT_SEED = 10_000, 20_000, 30_000
 Scores = dict[str, dict[str, list[float]]]
 
 
+def drift_state(clip_seed: int) -> tuple[float, float]:
+    """(level dB, speed offset) of a drifting case's clip: uniform over the alert simulation's
+    envelope, fixed by the clip's seed so every model type and rerun sees the same clip."""
+    from humwatch.research.simulation.drift import DriftModel
+
+    drift = DriftModel()
+    rng = np.random.default_rng([clip_seed, 0xD81F7])
+    level_db, speed = drift.sample(1, rng)
+    return float(level_db[0]), float(speed[0])
+
+
 def few_shot_key(n_train: int) -> str:
     return f"few-shot:{n_train}"
 
@@ -152,8 +163,16 @@ def run_machine_job(plan: SuitePlan, job: MachineJob, tick: Progress) -> Machine
     fits = (not held_out) or (case.is_headline and plan.default_detector in plan.model_types)
 
     def render(fault: str | None, severity: float, seed: int) -> np.ndarray:
+        level_db, speed = drift_state(seed) if case.drift else (0.0, 0.0)
         return generator.clip(
-            machine, fault=fault, severity=severity, snr_db=case.snr_db, seed=seed, duration_s=CLIP_SECONDS
+            machine,
+            fault=fault,
+            severity=severity,
+            snr_db=case.snr_db,
+            seed=seed,
+            duration_s=CLIP_SECONDS,
+            speed_offset=speed,
+            gain_db=level_db,
         )
 
     outcome = MachineOutcome(job=job)
@@ -235,20 +254,21 @@ def summarise_generator(
                     "snr_db": case.snr_db,
                     "severity": severity,
                     "n_train": case.n_train,
+                    "drift": case.drift,
                     "models": {
                         t: pooled_and_faults([o.scores[severity][t] for o in machines], faults, 1.0)
                         for t in plan.model_types
                     },
                 }
             )
-        far[str(case.snr_db)] = {
+        far[case.key] = {
             t: float(np.mean([a for o in machines for a in o.alarms[t]])) for t in plan.model_types
         }
-        n_far[str(case.snr_db)] = sum(len(o.alarms[plan.model_types[0]]) for o in machines)
+        n_far[case.key] = sum(len(o.alarms[plan.model_types[0]]) for o in machines)
     out: dict[str, Any] = {
         "machine_seeds": list(plan.seeds[generator].held_out),
         "development_seeds": list(plan.seeds[generator].development),
-        "cases": sorted(cases, key=lambda c: (c["snr_db"], c["severity"])),
+        "cases": sorted(cases, key=lambda c: (c["drift"], c["snr_db"], c["severity"])),
         "false_alarm_rate": far,
         "n_far_normals": n_far,
         "mean_train_seconds": {

@@ -38,9 +38,22 @@ class TargetRow:
 
 
 def headline(generator: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The SNR 0 dB, severity 0.5 case of one generator's results (None when not run)."""
+    """The SNR 0 dB, severity 0.5 case at the set point (no drift) of one generator's results
+    (None when not run)."""
     cases = [
-        c for c in generator["cases"] if c["snr_db"] == HEADLINE_SNR_DB and c["severity"] == HEADLINE_SEVERITY
+        c
+        for c in generator["cases"]
+        if c["snr_db"] == HEADLINE_SNR_DB and c["severity"] == HEADLINE_SEVERITY and not c.get("drift")
+    ]
+    return cases[0] if cases else None
+
+
+def drifting_headline(generator: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The headline condition on drifting machines (`SynthCase.drift`), None when not run."""
+    cases = [
+        c
+        for c in generator["cases"]
+        if c["snr_db"] == HEADLINE_SNR_DB and c["severity"] == HEADLINE_SEVERITY and c.get("drift")
     ]
     return cases[0] if cases else None
 
