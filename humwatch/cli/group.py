@@ -6,6 +6,9 @@ them) so that the command modules import only the group, not the package that im
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from humwatch import __version__
@@ -20,3 +23,11 @@ def cli() -> None:
     and (with a deployed or local stack) query history, manage devices and read reports.
     Run `humwatch COMMAND --help` for the details of each command.
     """
+
+
+def shaft_rpm_option(help_text: str) -> Callable[[Any], Any]:
+    """--shaft-rpm RPM (> 0): the machine's nameplate shaft speed, for commands that train a model
+    (`humwatch train`, `humwatch device learn`); each says in `help_text` what it does with it."""
+    return click.option(
+        "--shaft-rpm", type=click.FloatRange(0.0, min_open=True), metavar="RPM", help=help_text
+    )

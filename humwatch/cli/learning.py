@@ -6,6 +6,7 @@ import json
 
 import click
 
+from humwatch.cli.group import shaft_rpm_option
 from humwatch.cli.ops import (
     _FORMAT_OPTION,
     StackContext,
@@ -25,13 +26,10 @@ from humwatch.learning.selection import DEFAULT_RETRAIN_SINCE
     type=click.FloatRange(min=0, min_open=True, max=24 * 90),
     help="Span of capture time this baseline must cover [baselineHours, 24].",
 )
-@click.option(
-    "--shaft-rpm",
-    type=click.FloatRange(0.0, min_open=True),
-    metavar="RPM",
-    help="The machine's nominal shaft speed, from its nameplate; kept for this device (given "
+@shaft_rpm_option(
+    "The machine's nominal shaft speed, from its nameplate; kept for this device (given "
     "once, it stays). The models trained for it from now on say shaft orders in alerts and the "
-    "console ('87 Hz (4.1x shaft speed)').",
+    "console ('87 Hz (4.1x shaft speed)')."
 )
 @stack_options
 def device_learn_cmd(

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from humwatch.cli.group import cli
+from humwatch.cli.group import cli, shaft_rpm_option
 from humwatch.detectors.registry import DEFAULT_DETECTOR, DetectorType
 from humwatch.model.calibration import DEFAULT_TARGET_FPR, MAX_TARGET_FPR, RECOMMENDED_TRAIN_CLIPS
 
@@ -85,13 +85,10 @@ Examples:
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
     help="blog-ae only: share of normal clips held out to calibrate the threshold (default 0.2).",
 )
-@click.option(
-    "--shaft-rpm",
-    type=click.FloatRange(0.0, min_open=True),
-    metavar="RPM",
-    help="spectral-gauss only: the machine's nominal shaft speed, from its nameplate. Lets the "
+@shaft_rpm_option(
+    "spectral-gauss only: the machine's nominal shaft speed, from its nameplate. Lets the "
     "model's why (score, alerts, console) say shaft orders ('87 Hz (4.1x shaft speed)') and the "
-    "bearing hint rule them out. Leave it out when unsure: a wrong speed gives wrong orders.",
+    "bearing hint rule them out. Leave it out when unsure: a wrong speed gives wrong orders."
 )
 def train_command(
     data: tuple[str, ...],

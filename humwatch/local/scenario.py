@@ -39,6 +39,9 @@ class DemoRecipe:
     seed: int = 7
     fault: str = "bearing"
     fault_severity: float = 1.0
+    # The demo fan's nameplate speed is known (it is synthetic), so the model is told it, as a user
+    # would with `humwatch train --shaft-rpm`: alerts then say shaft orders (spectral-gauss only).
+    state_shaft_speed: bool = True
 
     def cache_key(self) -> str:
         """Changes with every recipe field (the detector included) and the humwatch version."""
@@ -53,6 +56,11 @@ class DemoRecipe:
         }
         if self.epochs is not None:
             options["epochs"] = self.epochs  # a detector without epochs says so (DetectorOptionsError)
+        if self.state_shaft_speed and self.detector == DEFAULT_DETECTOR:
+            from humwatch.research.synth import MachineSpec
+
+            machine = MachineSpec.from_seed(self.machine_type, self.machine_seed)
+            options["shaft_rpm"] = machine.rotation_hz * 60.0
         return options
 
     def describe(self) -> str:

@@ -175,6 +175,9 @@ def test_the_faulty_device_raised_exactly_one_alert_and_the_normal_one_none(run:
     alerts = run.stack.inbox.alerts(topic_name="humwatch-alerts")
     assert [(a.device, a.severity) for a in alerts] == [("fan-02", "critical")]
     assert "fan-02" in alerts[0].subject
+    # It says why in words: where in the spectrum the clip stood out, and by how much
+    why = next(line for line in alerts[0].message.splitlines() if line.startswith("Why:"))
+    assert " σ " in why and "normal" in why, why
     fan02 = sorted(run.records["fan-02"], key=lambda r: r.captured_at)
     assert [r.is_anomaly for r in fan02] == [i >= FAULT_FROM for i in range(CLIPS_PER_DEVICE)]
     assert not any(r.is_anomaly for r in run.records["fan-01"])

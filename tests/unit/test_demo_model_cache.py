@@ -6,6 +6,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from humwatch.datasets import load_labelled_clips
 from humwatch.detectors import DEFAULT_DETECTOR, train_bundle
 from humwatch.local.scenario import DemoRecipe, ensure_demo_model
@@ -34,3 +36,18 @@ def test_given_a_blog_ae_model_where_the_default_one_is_cached_then_it_is_retrai
     # Then the blog-ae bundle is not taken for the default detector: it is retrained
     assert again == model_dir and not cached
     assert ModelBundle.load(again).manifest.model_type == DEFAULT_DETECTOR
+
+
+def test_the_demo_model_is_told_its_fan_s_nameplate_speed_and_blog_ae_is_not(tmp_path: Path) -> None:
+    # Given the demo recipe, whose synthetic fan's shaft speed is known
+    from humwatch.research.synth import MachineSpec
+
+    shaft_hz = MachineSpec.from_seed(SMALL.machine_type, SMALL.machine_seed).rotation_hz
+    # When its model is trained
+    model_dir, _ = ensure_demo_model(tmp_path / "cache", SMALL)
+    # Then model.json carries that speed, so alerts say shaft orders
+    why = ModelBundle.load(model_dir).manifest.why
+    assert why is not None and why.shaft_hz == pytest.approx(shaft_hz)
+    # and a blog-ae recipe (no why to say it in) is not given the option it would refuse
+    assert "shaft_rpm" not in replace(SMALL, detector="blog-ae").training_options()
+    assert "shaft_rpm" not in replace(SMALL, state_shaft_speed=False).training_options()
